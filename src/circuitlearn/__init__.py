@@ -1,0 +1,39 @@
+"""circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
+
+from . import tasks
+from .errors import FloatingNodesError, ValidationError
+from .hardware import SteppedCoupledLearning
+from .network import Network
+from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
+from .rules import CoupledLearning, EdgeSignals, GradientDescent, Rule, RuleState
+from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Synchronous
+from .tasks import Task
+from .train import TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bernoulli",
+    "CoupledLearning",
+    "EdgeSignals",
+    "FloatingNodesError",
+    "GradientDescent",
+    "LaplacianSolver",
+    "Network",
+    "PoissonClocks",
+    "RandomSubset",
+    "Rule",
+    "RuleState",
+    "Schedule",
+    "SteppedCoupledLearning",
+    "Synchronous",
+    "Task",
+    "TrainResult",
+    "ValidationError",
+    "edge_drops",
+    "node_currents",
+    "power",
+    "solve",
+    "tasks",
+    "train",
+]

@@ -1,0 +1,117 @@
+"""Stepped, noisy emulation of the laboratory network (DESIGN §4).
+
+Each edge is a digital potentiometer with ``taps`` integer positions between ``r_min`` and
+``r_max`` ohms, and a comparator that moves it one tap per update:
+``s_j += sign(mean_batch[(dV^C_j)**2 - (dV^F_j)**2])`` (more clamped drop -> more resistance),
+no move inside the deadband, clipped at the ends.
+
+Imperfections (each default off): Gaussian noise on every measured drop, a fixed random
+comparator offset per edge, a per-edge spread of the tap size. The published hardware's tap
+count and ohm range are not known to us: 128 taps and 100 ohm .. 10 kohm are assumptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import in_range
+from .errors import ValidationError
+from .rules import EdgeSignals, Rule, RuleState, register_rule
+
+
+@register_rule
+@dataclass(frozen=True)
+class SteppedCoupledLearning(Rule):
+    """The hardware rule: one tap up or down per update.
+
+    Parameters
+    ----------
+    eta : float
+        Nudge in (0, 1].
+    taps : int
+        Number of potentiometer positions (>= 2).
+    r_min, r_max : float
+        Resistance (ohm) at tap 0 and at tap ``taps - 1``; ``0 < r_min < r_max``.
+    deadband : float
+        Comparator dead band (V^2): no move where ``|mean(dVc^2 - dVf^2)| <= deadband``.
+    noise : float
+        Standard deviation (V) of Gaussian noise on each measured drop, per example.
+    offset : float
+        Standard deviation (V^2) of each edge's fixed comparator offset.
+    tap_spread : float
+        Relative standard deviation of each edge's tap size (resistance per tap).
+    """
+
+    eta: float = 0.5
+    taps: int = 128
+    r_min: float = 100.0
+    r_max: float = 10_000.0
+    deadband: float = 0.0
+    noise: float = 0.0
+    offset: float = 0.0
+    tap_spread: float = 0.0
+
+    def __post_init__(self) -> None:
+        in_range("eta", self.eta, 0, 1, low_open=True)
+        in_range("taps", self.taps, 2, None, integer=True)
+        in_range("r_min", self.r_min, 0, None, low_open=True)
+        in_range("r_max", self.r_max, 0, None, low_open=True)
+        if self.r_min >= self.r_max:
+            raise ValidationError(f"r_min ({self.r_min}) must be below r_max ({self.r_max}) (ohm)")
+        in_range("deadband", self.deadband, 0, None)
+        in_range("noise", self.noise, 0, None)
+        in_range("offset", self.offset, 0, None)
+        in_range("tap_spread", self.tap_spread, 0, 0.5)
+        object.__setattr__(self, "taps", int(self.taps))
+
+    @property
+    def needs_examples(self) -> bool:
+        return self.noise > 0
+
+    @property
+    def step_ohms(self) -> float:
+        """Nominal resistance per tap (ohm)."""
+        return (self.r_max - self.r_min) / (self.taps - 1)
+
+    def resistance(self, taps: np.ndarray, tap_scale: np.ndarray | None = None) -> np.ndarray:
+        """Resistance (ohm) of each edge at integer positions ``taps``."""
+        step = self.step_ohms if tap_scale is None else self.step_ohms * tap_scale
+        return self.r_min + taps * step
+
+    def taps_for(self, k: np.ndarray) -> np.ndarray:
+        """Nearest tap to conductances ``k`` (S), clipped to the range."""
+        s = np.rint((1.0 / np.asarray(k) - self.r_min) / self.step_ohms)
+        return np.clip(s, 0, self.taps - 1).astype(np.int64)
+
+    def init_state(self, k0, n_edges: int, rng: np.random.Generator) -> RuleState:
+        from .physics import check_conductances
+
+        if k0 is None:
+            taps = np.full(n_edges, (self.taps - 1) // 2, dtype=np.int64)
+        else:
+            taps = self.taps_for(check_conductances(k0, n_edges, "k0"))
+        offset = rng.normal(0.0, self.offset, n_edges) if self.offset > 0 else None
+        scale = (
+            np.clip(1.0 + rng.normal(0.0, self.tap_spread, n_edges), 0.05, None)
+            if self.tap_spread > 0
+            else None
+        )
+        return RuleState(1.0 / self.resistance(taps, scale), taps, offset, scale)
+
+    def comparator(self, signals: EdgeSignals, rng: np.random.Generator) -> np.ndarray:
+        """``mean(dVc^2) - mean(dVf^2)`` as each edge's comparator measures it (V^2), (E,)."""
+        if self.noise > 0:
+            f = signals.free + rng.normal(0.0, self.noise, signals.free.shape)
+            c = signals.clamped + rng.normal(0.0, self.noise, signals.clamped.shape)
+            return np.mean(c**2, axis=0) - np.mean(f**2, axis=0)
+        return signals.clamped_sq - signals.free_sq
+
+    def apply(self, state: RuleState, signals, mask, rng) -> None:
+        diff = self.comparator(signals, rng)
+        if state.offset is not None:
+            diff = diff + state.offset
+        move = np.where(np.abs(diff) > self.deadband, np.sign(diff), 0).astype(np.int64)
+        state.taps[mask] = np.clip(state.taps[mask] + move[mask], 0, self.taps - 1)
+        state.k[:] = 1.0 / self.resistance(state.taps, state.tap_scale)

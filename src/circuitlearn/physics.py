@@ -1,0 +1,343 @@
+"""The settled state of a linear resistor network under fixed node voltages (DESIGN §2).
+
+Free nodes ``U`` carry no net current, so ``L[U,U] V[U] = -L[U,F] V[F]``; equivalently the state
+minimises the dissipated power ``P = 1/2 sum_j k_j dV_j**2``. Units: volts, siemens, amperes,
+watts. This module knows nothing about learning.
+
+``LaplacianSolver`` analyses the sparsity pattern of ``L[U,U]`` once; each new conductance
+vector only rewrites the matrix's data array (a precomputed map from edges to entries) and
+refactors numerically. Factorisation backends share one small interface (``refactor(data)``,
+``solve(rhs)``) and are cross-checked against the dense one in the tests.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ._validation import finite_array, node_list
+from .errors import FloatingNodesError, ValidationError
+from .network import Network
+
+#: Above this many free nodes ``backend="auto"`` picks a sparse factorisation.
+DENSE_MAX_FREE = 300
+
+
+def check_conductances(k, n_edges: int, name: str = "k") -> np.ndarray:
+    """Return ``k`` as a float64 ``(E,)`` array of strictly positive, finite conductances (S)."""
+    arr = finite_array(name, k, ndim=1)
+    if arr.shape != (n_edges,):
+        raise ValidationError(
+            f"{name} must have shape ({n_edges},), one value per edge; got {arr.shape}"
+        )
+    bad = np.flatnonzero(arr <= 0)
+    if bad.size:
+        raise ValidationError(
+            f"{name} must be strictly positive (conductance in S); {name}[{bad[0]}] = "
+            f"{arr[bad[0]]!r} ({bad.size} non-positive in all): use a small floor such as 1e-6 "
+            "instead of zero or a negative value"
+        )
+    return arr
+
+
+def floating_nodes(net: Network, fixed_nodes) -> np.ndarray:
+    """Free nodes whose connected component holds no fixed node (sorted)."""
+    labels = net.components()
+    fixed = np.asarray(fixed_nodes, dtype=np.int64)
+    anchored = np.zeros(labels.max() + 1, bool)
+    anchored[labels[fixed]] = True
+    return np.flatnonzero(~anchored[labels])
+
+
+def check_solvable(net: Network, fixed_nodes) -> None:
+    """Raise ``FloatingNodesError`` naming the free nodes that no fixed node reaches."""
+    bad = floating_nodes(net, fixed_nodes)
+    if bad.size:
+        raise FloatingNodesError(bad)
+
+
+# ---------------------------------------------------------------------------- backends
+class DenseFactor:
+    """Dense Cholesky (LAPACK); for small networks."""
+
+    name = "dense"
+
+    def __init__(self, upper: sp.csc_matrix):
+        self._upper = upper.copy()
+        self.n = upper.shape[0]
+
+    def refactor(self, data: np.ndarray) -> None:
+        self._upper.data[:] = data
+        a = self._upper.toarray()
+        a = a + np.triu(a, 1).T
+        self._cho = sla.cho_factor(a, lower=False, check_finite=False)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return sla.cho_solve(self._cho, rhs, check_finite=False)
+
+
+class QdldlFactor:
+    """Sparse LDL^T from ``qdldl`` (pip wheels): symbolic analysis once, numeric refactor per
+    step on the same pattern."""
+
+    name = "qdldl"
+
+    def __init__(self, upper: sp.csc_matrix):
+        import qdldl
+
+        self._qdldl = qdldl
+        self._upper = upper.copy()
+        self.n = upper.shape[0]
+        self._solver = None
+
+    def refactor(self, data: np.ndarray) -> None:
+        self._upper.data[:] = data
+        if self._solver is None:
+            self._solver = self._qdldl.Solver(self._upper, upper=True)
+        else:
+            self._solver.update(self._upper, upper=True)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        if rhs.ndim == 1:
+            return self._solver.solve(rhs)
+        out = np.empty_like(rhs)
+        for c in range(rhs.shape[1]):
+            out[:, c] = self._solver.solve(np.ascontiguousarray(rhs[:, c]))
+        return out
+
+
+class SpluFactor:
+    """SciPy SuperLU in symmetric mode: the fallback when no other sparse backend imports."""
+
+    name = "splu"
+
+    def __init__(self, upper: sp.csc_matrix):
+        self._upper = upper.copy()
+        self.n = upper.shape[0]
+
+    def refactor(self, data: np.ndarray) -> None:
+        from scipy.sparse.linalg import splu
+
+        self._upper.data[:] = data
+        full = (self._upper + sp.triu(self._upper, 1).T).tocsc()
+        self._lu = splu(
+            full,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options=dict(SymmetricMode=True),
+        )
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return self._lu.solve(rhs)
+
+
+BACKENDS: dict[str, type] = {"dense": DenseFactor, "qdldl": QdldlFactor, "splu": SpluFactor}
+
+
+def register_backend(name: str, cls: type) -> None:
+    """Add a factorisation backend (a class with ``refactor(data)`` and ``solve(rhs)``)."""
+    BACKENDS[name] = cls
+
+
+def _make_backend(name: str, upper: sp.csc_matrix):
+    n_free = upper.shape[0]
+    if name == "auto":
+        name = "dense" if n_free <= DENSE_MAX_FREE else "qdldl"
+    if name not in BACKENDS:
+        raise ValidationError(f"backend must be one of {['auto', *BACKENDS]}; got {name!r}")
+    try:
+        return BACKENDS[name](upper)
+    except ImportError as exc:
+        warnings.warn(f"backend {name!r} unavailable ({exc}); using splu", stacklevel=3)
+        return SpluFactor(upper)
+
+
+# ---------------------------------------------------------------------------- solver
+class LaplacianSolver:
+    """Settles one network for one choice of fixed nodes, for any conductances and data.
+
+    Parameters
+    ----------
+    net : Network
+    fixed_nodes : sequence of int, shape (F,)
+        Nodes whose voltages are imposed; all others are free.
+    backend : {"auto", "dense", "qdldl", "splu", ...}
+        Factorisation of ``L[U,U]``. ``"auto"`` is dense up to ``DENSE_MAX_FREE`` free nodes.
+
+    Notes
+    -----
+    ``free`` lists the free nodes in increasing order; ``free_index[n]`` is node ``n``'s row in
+    the reduced system (``-1`` for fixed nodes).
+    """
+
+    def __init__(self, net: Network, fixed_nodes: Sequence[int], backend: str = "auto"):
+        self.net = net
+        self.fixed = node_list("fixed_nodes", fixed_nodes, net.n_nodes)
+        if self.fixed.size == 0:
+            raise ValidationError(
+                "fixed_nodes is empty: at least one node must be held at a voltage (e.g. ground)"
+            )
+        check_solvable(net, self.fixed)
+        is_fixed = np.zeros(net.n_nodes, bool)
+        is_fixed[self.fixed] = True
+        self.free = np.flatnonzero(~is_fixed)
+        self.free_index = np.full(net.n_nodes, -1, np.int64)
+        self.free_index[self.free] = np.arange(self.free.size)
+        self.fixed_index = np.full(net.n_nodes, -1, np.int64)
+        self.fixed_index[self.fixed] = np.arange(self.fixed.size)
+        self._build_maps()
+        self.factor = _make_backend(backend, self._upper) if self.free.size else None
+        self._k = None
+
+    def _build_maps(self) -> None:
+        """Precompute sparse maps edges -> entries of upper(L[U,U]) and -> L[U,F]."""
+        e = self.net.edges
+        nu = self.free.size
+        fa, fb = self.free_index[e[:, 0]], self.free_index[e[:, 1]]
+        j = np.arange(len(e))
+        rows, cols, eid, val = [], [], [], []
+        for side in (fa, fb):  # diagonal contributions
+            m = side >= 0
+            (
+                rows.append(side[m]),
+                cols.append(side[m]),
+                eid.append(j[m]),
+                val.append(np.ones(m.sum())),
+            )
+        both = (fa >= 0) & (fb >= 0)
+        lo, hi = np.minimum(fa[both], fb[both]), np.maximum(fa[both], fb[both])
+        rows.append(lo), cols.append(hi), eid.append(j[both]), val.append(-np.ones(both.sum()))
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        eid, val = np.concatenate(eid), np.concatenate(val)
+        key = cols * max(nu, 1) + rows  # column-major order, rows sorted inside a column
+        uniq, pos = np.unique(key, return_inverse=True)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(uniq // max(nu, 1), minlength=nu))])
+        self._upper = sp.csc_matrix(
+            (np.ones(uniq.size), (uniq % max(nu, 1)).astype(np.int32), indptr.astype(np.int32)),
+            shape=(nu, nu),
+        )
+        self._data_map = sp.csr_matrix((val, (pos, eid)), shape=(uniq.size, len(e)))
+        # Coupling to fixed nodes: rhs[u] = sum_j k_j V[f] over edges (u, f) with f fixed.
+        fixa, fixb = self.fixed_index[e[:, 0]], self.fixed_index[e[:, 1]]
+        m1 = (fa >= 0) & (fixb >= 0)
+        m2 = (fb >= 0) & (fixa >= 0)
+        self._cu = np.concatenate([fa[m1], fb[m2]])
+        self._cf = np.concatenate([fixb[m1], fixa[m2]])
+        self._ce = np.concatenate([j[m1], j[m2]])
+
+    # -- conductances
+    def set_conductances(self, k) -> None:
+        """Refactor ``L[U,U]`` for conductances ``k`` (E,) in S (numeric refactor only)."""
+        k = check_conductances(k, self.net.n_edges)
+        self._set(k)
+
+    def _set(self, k: np.ndarray) -> None:
+        self._k = k
+        if self.factor is not None:
+            self.factor.refactor(self._data_map @ k)
+
+    @property
+    def k(self) -> np.ndarray:
+        return self._k
+
+    def reduced_matrix(self) -> sp.csc_matrix:
+        """``L[U,U]`` for the current conductances (full symmetric CSC)."""
+        up = self._upper.copy()
+        up.data = self._data_map @ self._k
+        return (up + sp.triu(up, 1).T).tocsc()
+
+    def coupling(self) -> sp.csr_matrix:
+        """``-L[U,F]`` (n_U x F) for the current conductances: maps fixed voltages to the
+        current injected into each free node."""
+        return sp.csr_matrix(
+            (self._k[self._ce], (self._cu, self._cf)), shape=(self.free.size, self.fixed.size)
+        )
+
+    # -- solves
+    def solve_reduced(self, rhs: np.ndarray) -> np.ndarray:
+        """``L[U,U]^-1 rhs`` for ``rhs`` of shape (n_U,) or (n_U, m)."""
+        if self._k is None:
+            raise RuntimeError("call set_conductances(k) before solving")
+        return self.factor.solve(np.asarray(rhs, dtype=np.float64))
+
+    def response(self) -> np.ndarray:
+        """Free-node voltages per unit voltage on each fixed node, shape (n_U, F)."""
+        return self.solve_reduced(self.coupling().toarray())
+
+    def settle(self, fixed_values) -> np.ndarray:
+        """Node voltages (V) with the fixed nodes at ``fixed_values``.
+
+        Parameters
+        ----------
+        fixed_values : array, shape (F,) or (M, F)
+            Voltages of ``fixed_nodes``, in their order; a 2-D array is a batch of M examples.
+
+        Returns
+        -------
+        ndarray, shape (N,) or (M, N)
+        """
+        vals = finite_array("fixed_values", fixed_values, ndim=(1, 2))
+        f = self.fixed.size
+        if vals.shape[-1] != f:
+            raise ValidationError(
+                f"fixed_values must have shape ({f},) or (M, {f}), one value per fixed node; "
+                f"got {vals.shape}"
+            )
+        batch = vals.reshape(-1, f)
+        out = np.empty((batch.shape[0], self.net.n_nodes))
+        out[:, self.fixed] = batch
+        if self.free.size:
+            rhs = self.coupling() @ batch.T  # (n_U, M)
+            out[:, self.free] = self.solve_reduced(rhs).reshape(self.free.size, -1).T
+        return out[0] if vals.ndim == 1 else out
+
+
+def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> np.ndarray:
+    """Settled node voltages of ``net`` with conductances ``k`` and fixed node voltages.
+
+    Parameters
+    ----------
+    net : Network
+    k : array, shape (E,)
+        Edge conductances in S, strictly positive.
+    fixed_nodes : sequence of int, shape (F,)
+        Nodes held at imposed voltages (inputs, ground, clamped outputs).
+    fixed_values : array, shape (F,) or (M, F)
+        Their voltages in V; a 2-D array is M examples solved on one factorisation.
+    backend : str
+        See ``LaplacianSolver``.
+
+    Returns
+    -------
+    ndarray, shape (N,) or (M, N)
+        Voltages of every node in V.
+    """
+    solver = LaplacianSolver(net, fixed_nodes, backend=backend)
+    solver.set_conductances(k)
+    return solver.settle(fixed_values)
+
+
+def edge_drops(net: Network, voltages: np.ndarray) -> np.ndarray:
+    """Voltage drop ``dV = B @ V`` across each edge: (N,) -> (E,), (M, N) -> (M, E)."""
+    v = np.asarray(voltages)
+    e = net.edges
+    return v[..., e[:, 0]] - v[..., e[:, 1]]
+
+
+def power(net: Network, k, voltages: np.ndarray) -> np.ndarray:
+    """Dissipated power ``P = 1/2 sum_j k_j dV_j**2`` in W; (N,) -> scalar, (M, N) -> (M,)."""
+    d = edge_drops(net, voltages)
+    return 0.5 * (d**2 @ np.asarray(k))
+
+
+def node_currents(net: Network, k, voltages: np.ndarray) -> np.ndarray:
+    """Net current (A) leaving each node through its edges, ``L @ V``: zero at free nodes.
+
+    (N,) -> (N,), (M, N) -> (M, N).
+    """
+    flow = edge_drops(net, voltages) * np.asarray(k)  # current along each edge, a -> b
+    return np.asarray(net.incidence.T @ flow.T).T

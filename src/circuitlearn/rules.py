@@ -1,0 +1,184 @@
+"""Local learning rules: what one edge does with the drops it measures (DESIGN §4).
+
+A rule sees only per-edge arrays. The training loop hands it an ``EdgeSignals`` (batch means of
+the squared free and clamped drops across each edge, and the per-example drops when the rule
+asks for them) and the boolean mask of edges allowed to update; the rule changes its own state.
+
+Conventions (no factor 1/2): ``dk_j = (lr / eta) * mean_batch[(dV^F_j)**2 - (dV^C_j)**2]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ._validation import in_range
+from .errors import ValidationError
+
+
+@dataclass
+class EdgeSignals:
+    """What each edge measures during one step; every array has a trailing edge axis.
+
+    Attributes
+    ----------
+    free_sq, clamped_sq : ndarray, shape (E,)
+        Batch mean of the squared drop (V^2) in the free and clamped states.
+    grad : ndarray, shape (E,), optional
+        Exact ``dC/dk`` (V^2/S) of the mean squared error, from the adjoint state (for the
+        gradient-descent baseline only: a central processor's quantity, not a local one).
+    free, clamped : ndarray, shape (b, E), optional
+        Per-example drops (V), given when the rule sets ``needs_examples``.
+    """
+
+    free_sq: np.ndarray
+    clamped_sq: np.ndarray | None = None
+    grad: np.ndarray | None = None
+    free: np.ndarray | None = None
+    clamped: np.ndarray | None = None
+
+
+@dataclass
+class RuleState:
+    """Per-edge state of a learning network: conductances ``k`` (S) and, for stepped hardware,
+    integer taps and the fixed per-edge imperfections."""
+
+    k: np.ndarray
+    taps: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    tap_scale: np.ndarray | None = None
+
+    def copy(self) -> RuleState:
+        return RuleState(**{k: None if v is None else v.copy() for k, v in vars(self).items()})
+
+
+class Rule:
+    """Base class: frozen dataclasses of hyperparameters that update a ``RuleState``."""
+
+    needs_clamped: bool = True
+    needs_gradient: bool = False
+
+    @property
+    def needs_examples(self) -> bool:
+        return False
+
+    @property
+    def nudge(self) -> float:
+        return getattr(self, "eta", 1.0)
+
+    def init_state(
+        self, k0: np.ndarray | None, n_edges: int, rng: np.random.Generator
+    ) -> RuleState:
+        raise NotImplementedError
+
+    def apply(
+        self, state: RuleState, signals: EdgeSignals, mask: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Update ``state`` in place for the edges where ``mask`` is true."""
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {"kind": type(self).__name__, **asdict(self)}
+
+
+def _check_bounds(k_min: float, k_max: float) -> None:
+    in_range("k_min", k_min, 0, None, low_open=True)
+    in_range("k_max", k_max, 0, None, low_open=True)
+    if k_min >= k_max:
+        raise ValidationError(f"k_min ({k_min}) must be below k_max ({k_max})")
+
+
+def _initial_k(k0, n_edges: int, k_min: float, k_max: float) -> np.ndarray:
+    from .physics import check_conductances
+
+    k = np.ones(n_edges) if k0 is None else check_conductances(k0, n_edges, "k0").copy()
+    return np.clip(k, k_min, k_max)
+
+
+@dataclass(frozen=True)
+class CoupledLearning(Rule):
+    """The continuous, idealised coupled-learning rule.
+
+    ``dk_j = (lr / eta) * mean_batch[(dV^F_j)**2 - (dV^C_j)**2]``, then
+    ``k = clip(k + mask * dk, k_min, k_max)``. An edge whose clamped drop exceeds its free drop
+    loses conductance.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, S/V^2 (> 0).
+    eta : float
+        Nudge in (0, 1]: clamped outputs sit at ``V^F + eta * (y - V^F)``.
+    k_min, k_max : float
+        Conductance bounds in S.
+    """
+
+    lr: float = 0.1
+    eta: float = 0.5
+    k_min: float = 1e-6
+    k_max: float = 1e6
+
+    def __post_init__(self) -> None:
+        in_range("lr", self.lr, 0, None, low_open=True)
+        in_range("eta", self.eta, 0, 1, low_open=True)
+        _check_bounds(self.k_min, self.k_max)
+
+    def init_state(self, k0, n_edges, rng) -> RuleState:
+        return RuleState(_initial_k(k0, n_edges, self.k_min, self.k_max))
+
+    def delta(self, signals: EdgeSignals) -> np.ndarray:
+        """The update ``dk`` (S) every edge would make, shape (E,)."""
+        return (self.lr / self.eta) * (signals.free_sq - signals.clamped_sq)
+
+    def apply(self, state, signals, mask, rng) -> None:
+        dk = self.delta(signals)
+        state.k[mask] = np.clip(state.k[mask] + dk[mask], self.k_min, self.k_max)
+
+
+@dataclass(frozen=True)
+class GradientDescent(Rule):
+    """Baseline: exact gradient descent on the task's mean squared error,
+    ``k = clip(k - lr * dC/dk, k_min, k_max)``, with ``dC/dk`` from the adjoint state.
+
+    Not a local rule: it is what a central processor with full knowledge would do.
+    """
+
+    lr: float = 0.1
+    k_min: float = 1e-6
+    k_max: float = 1e6
+
+    needs_clamped = False
+    needs_gradient = True
+
+    def __post_init__(self) -> None:
+        in_range("lr", self.lr, 0, None, low_open=True)
+        _check_bounds(self.k_min, self.k_max)
+
+    def init_state(self, k0, n_edges, rng) -> RuleState:
+        return RuleState(_initial_k(k0, n_edges, self.k_min, self.k_max))
+
+    def apply(self, state, signals, mask, rng) -> None:
+        state.k[mask] = np.clip(
+            state.k[mask] - self.lr * signals.grad[mask], self.k_min, self.k_max
+        )
+
+
+RULES: dict[str, type] = {"CoupledLearning": CoupledLearning, "GradientDescent": GradientDescent}
+
+
+def register_rule(cls: type) -> type:
+    """Make a rule class available to TOML configs by its class name."""
+    RULES[cls.__name__] = cls
+    return cls
+
+
+__all__ = [
+    "CoupledLearning",
+    "EdgeSignals",
+    "GradientDescent",
+    "Rule",
+    "RuleState",
+    "RULES",
+    "register_rule",
+]
