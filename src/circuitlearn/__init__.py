@@ -1,12 +1,14 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import tasks
+from . import plots, tasks
+from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
 from .network import Network
 from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
 from .rules import CoupledLearning, EdgeSignals, GradientDescent, Rule, RuleState
 from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Synchronous
+from .store import load, save
 from .tasks import Task
 from .train import TrainResult, train
 
@@ -36,4 +38,9 @@ __all__ = [
     "solve",
     "tasks",
     "train",
+    "save",
+    "load",
+    "plots",
+    "load_config",
+    "run_config",
 ]

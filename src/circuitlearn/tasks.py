@@ -184,8 +184,9 @@ def _pick_nodes(net: Network, counts: dict[str, int], rng: np.random.Generator) 
 
 
 def teacher_conductances(net: Network, rng: np.random.Generator) -> np.ndarray:
-    """Random conductances of a teacher network: uniform in [0.5, 2] S."""
-    return rng.uniform(0.5, 2.0, net.n_edges)
+    """Random conductances of a teacher network: log-uniform in [0.1, 10] S, so that the
+    targets differ clearly from those of an untrained network (all 1 S)."""
+    return 10.0 ** rng.uniform(-1.0, 1.0, net.n_edges)
 
 
 def _teacher_outputs(net, k, nodes, x) -> np.ndarray:
