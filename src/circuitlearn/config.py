@@ -20,8 +20,8 @@ eta = 0.5
 kind = "Bernoulli"
 p = 0.5
 
-[train]                   # steps, batch_size (omit: full batch), seed, record_every, backend
-steps = 1000
+[train]                   # steps or updates_per_edge, batch_size (omit: full batch), seed,
+steps = 1000              # record_every, record_state, backend
 seed = 0
 ```
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,16 @@ NETWORKS = {
     "edges": Network.from_edges,
 }
 TASKS = {"regression": regression, "allostery": allostery, "iris": iris}
-TRAIN_KEYS = ("steps", "batch_size", "seed", "record_every", "backend", "k0")
+TRAIN_KEYS = (
+    "steps",
+    "updates_per_edge",
+    "batch_size",
+    "seed",
+    "record_every",
+    "record_state",
+    "backend",
+    "k0",
+)
 SECTIONS = ("name", "network", "task", "rule", "schedule", "train")
 
 
@@ -148,7 +158,16 @@ def build(cfg: dict[str, Any]):
     rule = _call("rule", RULES[rule_cfg.pop("kind", "CoupledLearning")], rule_cfg)
     sched_cfg = dict(cfg.get("schedule", {}))
     schedule = _call("schedule", SCHEDULES[sched_cfg.pop("kind", "Synchronous")], sched_cfg)
-    return net, task, rule, schedule, dict(cfg.get("train", {}))
+    kw = dict(cfg.get("train", {}))
+    if "updates_per_edge" in kw:
+        # Schedules compare at equal updates per edge: derive the step count from the rate.
+        if "steps" in kw:
+            raise ValidationError("give train.steps or train.updates_per_edge, not both")
+        upe = kw.pop("updates_per_edge")
+        if isinstance(upe, bool) or not isinstance(upe, (int, float)) or not upe > 0:
+            raise ValidationError(f"train.updates_per_edge must be a number > 0; got {upe!r}")
+        kw["steps"] = math.ceil(upe / schedule.updates_per_step(net.n_edges) - 1e-9)
+    return net, task, rule, schedule, kw
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
