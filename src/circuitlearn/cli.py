@@ -83,17 +83,43 @@ def demo(
         int, typer.Option(help="Synchronous steps; Bernoulli(0.5) gets twice as many.")
     ] = 2000,
     seed: Annotated[int, typer.Option(help="Seed of the data split and the schedule.")] = 0,
+    seeds: Annotated[
+        int, typer.Option(help="Repeat over seeds seed..seed+N-1 and report the mean accuracy.")
+    ] = 1,
 ) -> None:
     """Train the 16-edge lab network on Iris, synchronously and with Bernoulli(0.5), print
     both test accuracies and final errors, and write a figure of the two learning curves."""
+    import numpy as np
+
     from .demo import run_demo
 
+    finals: dict[str, list[dict]] = {}
     try:
-        results, figure = run_demo(out, steps=steps, seed=seed)
+        for s in range(seed, seed + seeds):
+            results, fig_path = run_demo(out if s == seed else out / f"seed-{s}", steps, s)
+            if s == seed:
+                figure = fig_path
+            for label, r in results.items():
+                finals.setdefault(label, []).append(_final_numbers(r))
     except ValidationError as exc:
         _fail(exc)
-    rows = {label: _final_numbers(r) for label, r in results.items()}
-    console.print(_summary_table("Iris on the 16-edge lab network (levels encoding)", rows))
+    title = "Iris on the 16-edge lab network (levels encoding)"
+    if seeds == 1:
+        rows = {label: vals[0] for label, vals in finals.items()}
+    else:
+        rows = {}
+        for label, vals in finals.items():
+            acc = np.array([v["test accuracy"] for v in vals])
+            err = np.array([v["test error (V^2)"] for v in vals])
+            rows[label] = {
+                "seeds": len(vals),
+                "mean test accuracy": float(acc.mean()),
+                "sd": float(acc.std(ddof=1)),
+                "min": float(acc.min()),
+                "mean test error (V^2)": float(err.mean()),
+            }
+        title += f", seeds {seed}..{seed + seeds - 1}"
+    console.print(_summary_table(title, rows))
     console.print(f"figure: {figure}")
     console.print(f"runs:   {out}/")
 

@@ -31,7 +31,7 @@ def demo_configs(steps: int = 2000, seed: int = 0) -> dict[str, dict]:
     desync = copy.deepcopy(sync)
     desync["schedule"] = {"kind": "Bernoulli", "p": 0.5}
     desync["train"]["steps"] = 2 * steps
-    return {"synchronous": sync, "Bernoulli(p=0.5)": desync}
+    return {"synchronous": sync, "Bernoulli(0.5)": desync}
 
 
 def run_demo(out: str | Path, steps: int = 2000, seed: int = 0):
