@@ -418,12 +418,9 @@ def test_moment_form_equals_per_example_form(seed):
     )
 
 
-@pytest.mark.xfail(
-    reason="round-off: a dead-end edge carries no current (exact diff 0) but its computed "
-    "comparator value is +-1e-33, and with deadband=0 its tap drifts (reported upstream)",
-    strict=False,
-)
 def test_dead_end_edge_never_moves():
+    """A dead-end edge carries no current: its exact comparator value is 0, and round-off
+    (+-1e-33) must not move its tap."""
     net = cl.Network.from_edges(5, [[0, 1], [1, 2], [1, 3], [2, 3], [1, 4]])  # 4: dead end
     task = cl.Task([0], [2], [[1.0]], [[0.3]], ground_nodes=[3])
     rule = cl.SteppedCoupledLearning(eta=0.5, taps=16, r_min=0.25, r_max=4.0)

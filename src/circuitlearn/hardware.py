@@ -111,6 +111,11 @@ class SteppedCoupledLearning(Rule):
 
     def apply(self, state: RuleState, signals, mask, rng) -> None:
         diff = self.comparator(signals, rng)
+        # A difference below the round-off of the simulation's largest squared drop is an
+        # exact tie (e.g. a dead-end edge carrying no current), not a signal: without this
+        # floor, np.sign of +-1e-33 would move taps at random.
+        scale = max(float(np.max(signals.free_sq)), float(np.max(signals.clamped_sq)), 0.0)
+        diff = np.where(np.abs(diff) <= 64 * np.finfo(float).eps * scale, 0.0, diff)
         if state.offset is not None:
             diff = diff + state.offset
         move = np.where(np.abs(diff) > self.deadband, np.sign(diff), 0).astype(np.int64)
