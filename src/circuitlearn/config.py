@@ -37,6 +37,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ._validation import in_range
 from .errors import ValidationError
 from .hardware import lab_network
 from .network import Network
@@ -115,6 +116,8 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError(
                 f"unknown key {key!r} at the top of the config: allowed are {list(SECTIONS)}"
             )
+    if "name" in cfg and not isinstance(cfg["name"], str):
+        raise ValidationError(f"name must be a string; got {cfg['name']!r}")
     for section in ("network", "task"):
         if section not in cfg:
             raise ValidationError(f"the config needs a [{section}] section")
@@ -135,8 +138,38 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
             raise ValidationError(
                 f"unknown key train.{key} in the config: allowed are {list(TRAIN_KEYS)}"
             )
-    build(cfg)  # value checks happen in the constructors, with field names
+    net, _, _, schedule, kw = build(cfg)  # value checks happen in the constructors
+    _check_train(kw, net, schedule)
     return cfg
+
+
+def _check_train(kw: dict, net: Network, schedule) -> None:
+    """Check the [train] values up front (``train`` checks them again when it runs)."""
+    from .physics import BACKENDS, check_conductances
+
+    checks = {
+        "steps": lambda v: in_range("steps", v, 0, None, integer=True),
+        "batch_size": lambda v: in_range("batch_size", v, 1, None, integer=True),
+        "seed": lambda v: in_range("seed", v, 0, None, integer=True),
+        "record_every": lambda v: in_range("record_every", v, 1, None, integer=True),
+        "k0": lambda v: check_conductances(v, net.n_edges, "k0"),
+    }
+    try:
+        for key, check in checks.items():
+            if key in kw:
+                check(kw[key])
+        if "record_state" in kw and not isinstance(kw["record_state"], bool):
+            raise ValidationError(f"record_state must be true or false; got {kw['record_state']!r}")
+        if "backend" in kw and kw["backend"] not in ("auto", *BACKENDS):
+            raise ValidationError(
+                f"backend must be one of {['auto', *BACKENDS]}; got {kw['backend']!r}"
+            )
+    except ValidationError as exc:
+        raise ValidationError(f"[train] {exc}") from None
+    try:
+        schedule.check(net.n_edges)
+    except ValidationError as exc:
+        raise ValidationError(f"[schedule] {exc}") from None
 
 
 def _call(section: str, fn, kwargs: dict, *args):

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from ._validation import in_range
+from ._validation import finite_array, in_range
 from .errors import ValidationError
 
 
@@ -88,7 +88,7 @@ class Network:
             )
         object.__setattr__(self, "edges", _readonly(e))
         if self.positions is not None:
-            p = np.asarray(self.positions, dtype=np.float64)
+            p = finite_array("positions", self.positions)
             if p.shape != (n, 2):
                 raise ValidationError(f"positions must have shape ({n}, 2); got {p.shape}")
             object.__setattr__(self, "positions", _readonly(p))
@@ -130,6 +130,8 @@ class Network:
 
         n = in_range("n_nodes", n_nodes, 3, None, integer=True)
         md = in_range("mean_degree", mean_degree, 2.0, 6.0)
+        if seed is not None:
+            seed = in_range("seed", seed, 0, None, integer=True)
         rng = np.random.default_rng(seed)
         pts = rng.random((n, 2))
         tri = Delaunay(pts)
@@ -155,6 +157,8 @@ class Network:
 
         A node attribute ``pos`` (2-tuple) is kept as the drawing position.
         """
+        if not (hasattr(graph, "nodes") and hasattr(graph, "edges")):
+            raise ValidationError(f"graph must be a networkx.Graph; got {type(graph).__name__}")
         nodes = list(graph.nodes)
         index = {v: i for i, v in enumerate(nodes)}
         edges = np.array([(index[a], index[b]) for a, b in graph.edges], dtype=np.int64)
@@ -168,6 +172,10 @@ class Network:
         attribute ``conductance`` (S) and ``edge`` (the edge index)."""
         import networkx as nx
 
+        if k is not None:
+            from .physics import check_conductances
+
+            k = check_conductances(k, self.n_edges)
         g = nx.Graph()
         for i in range(self.n_nodes):
             if self.positions is not None:
@@ -177,7 +185,7 @@ class Network:
         for j, (a, b) in enumerate(self.edges):
             attrs = {"edge": j}
             if k is not None:
-                attrs["conductance"] = float(np.asarray(k)[j])
+                attrs["conductance"] = float(k[j])
             g.add_edge(int(a), int(b), **attrs)
         return g
 
@@ -197,8 +205,10 @@ class Network:
 
     def laplacian(self, k) -> sp.csr_matrix:
         """Weighted Laplacian ``L = B.T diag(k) B`` (N x N)."""
+        from .physics import check_conductances
+
         b = self.incidence
-        return (b.T @ sp.diags(np.asarray(k, dtype=float)) @ b).tocsr()
+        return (b.T @ sp.diags(check_conductances(k, self.n_edges)) @ b).tocsr()
 
     def components(self) -> np.ndarray:
         """Connected-component label of each node, shape (N,)."""

@@ -89,6 +89,8 @@ class Task:
                 )
             object.__setattr__(self, "x_test", xt)
             object.__setattr__(self, "y_test", yt)
+        if not isinstance(self.name, str):
+            raise ValidationError(f"name must be a string; got {self.name!r}")
         if self.encoding not in ENCODINGS:
             raise ValidationError(
                 f"encoding must be one of {list(ENCODINGS)}; got {self.encoding!r}"
@@ -168,6 +170,11 @@ class Task:
         )
 
 
+def _check_net(net) -> None:
+    if not isinstance(net, Network):
+        raise ValidationError(f"net must be a circuitlearn.Network; got {type(net).__name__}")
+
+
 def _pick_nodes(net: Network, counts: dict[str, int], rng: np.random.Generator) -> dict:
     total = sum(counts.values())
     if total > net.n_nodes:
@@ -213,6 +220,8 @@ def regression(
     n_train = in_range("n_train", n_train, 1, None, integer=True)
     n_test = in_range("n_test", n_test, 0, None, integer=True)
     n_ground = in_range("n_ground", n_ground, 0, None, integer=True)
+    seed = in_range("seed", seed, 0, None, integer=True)
+    _check_net(net)
     rng = np.random.default_rng(seed)
     nodes = _pick_nodes(
         net, {"input_nodes": n_inputs, "output_nodes": n_outputs, "ground_nodes": n_ground}, rng
@@ -279,6 +288,20 @@ def iris(
     if encoding not in ("levels", "one-hot"):
         raise ValidationError(f'encoding must be "levels" or "one-hot"; got {encoding!r}')
     n_train = in_range("n_train", n_train, 3, 147, integer=True)
+    seed = in_range("seed", seed, 0, None, integer=True)
+    node_seed = in_range("node_seed", node_seed, 0, None, integer=True)
+    _check_net(net)
+    if encoding == "levels":
+        levels = finite_array("levels", levels, ndim=1)
+        if levels.shape != (3,):
+            raise ValidationError(
+                f"levels must give 3 voltages, one per species; got {levels.tolist()}"
+            )
+    else:
+        low = in_range("low", low)
+        high = in_range("high", high)
+        if not low < high:
+            raise ValidationError(f"low ({low}) must be below high ({high}) (V)")
     data = load_iris()
     xall, lab = data.data.astype(float), data.target
     rng = np.random.default_rng(seed)

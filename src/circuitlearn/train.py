@@ -166,6 +166,12 @@ def train(
     if batch_size is not None:
         batch_size = in_range("batch_size", batch_size, 1, None, integer=True)
     seed = in_range("seed", seed, 0, None, integer=True)
+    if not isinstance(record_state, (bool, np.bool_)):
+        raise ValidationError(f"record_state must be True or False; got {record_state!r}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise ValidationError(f"progress must be True, False or None; got {progress!r}")
+    if callback is not None and not callable(callback):
+        raise ValidationError(f"callback must be callable or None; got {callback!r}")
     if record_every is None:
         record_every = max(1, steps // 1000)
     record_every = in_range("record_every", record_every, 1, None, integer=True)
