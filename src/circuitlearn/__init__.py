@@ -9,6 +9,7 @@ from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
 from .rules import CoupledLearning, EdgeSignals, GradientDescent, Rule, RuleState
 from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Synchronous
 from .store import load, save
+from .sweep import sweep, sweep_histories, sweep_table
 from .tasks import Task
 from .train import TrainResult, train
 
@@ -43,4 +44,7 @@ __all__ = [
     "plots",
     "load_config",
     "run_config",
+    "sweep",
+    "sweep_histories",
+    "sweep_table",
 ]

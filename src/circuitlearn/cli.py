@@ -124,5 +124,65 @@ def demo(
     console.print(f"runs:   {out}/")
 
 
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="TOML sweep spec: [base] config, [grid] axes.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Sweep directory (default: sweeps/<SPEC name>)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Parallel workers (default: all CPUs)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://HOST:PORT) of a running cluster."),
+    ] = None,
+    dask: Annotated[
+        bool, typer.Option("--dask", help="Run on a Dask LocalCluster of --workers processes.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run every point of a sweep grid not yet complete in --out (an interrupted sweep resumes
+    where it stopped) and print the final error per grid point, mean ± 95% CI over seeds."""
+    from .sweep import SweepError, summarize
+    from .sweep import sweep as run_sweep
+
+    if dask and scheduler is not None:
+        _fail(ValidationError("give --dask (start a LocalCluster) or --scheduler, not both"))
+    out = out or Path("sweeps") / spec.stem
+    try:
+        table = run_sweep(
+            spec,
+            out,
+            workers=workers,
+            scheduler=scheduler or ("local-dask" if dask else None),
+            progress=False if quiet else None,
+        )
+    except ValidationError as exc:
+        _fail(exc)
+    except SweepError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    summary = summarize(table)
+    rows = {}
+    for i, row in summary.iterrows():
+        label = ", ".join(f"{k}={row[k]}" for k in summary.columns[: summary.columns.get_loc("n")])
+        cells = {"n": int(row["n"])}
+        for col in summary.columns[summary.columns.get_loc("n") + 1 :]:
+            name = col.removesuffix("_mean")
+            if col.endswith("_ci95"):
+                continue
+            mean = row[col]
+            ci = row.get(f"{name}_ci95")
+            cells[name] = f"{mean:.4g}" if ci is None or ci != ci else f"{mean:.4g} ± {ci:.2g}"
+        rows[label or f"all ({i})"] = cells
+    console.print(_summary_table(f"{spec.name}: final values, mean ± 95% CI over seeds", rows))
+    console.print(
+        f"{len(table)} runs in {out}/runs/ (table: circuitlearn.sweep_table({str(out)!r}))"
+    )
+
+
 def main() -> None:  # pragma: no cover
     app()
