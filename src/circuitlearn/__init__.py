@@ -15,8 +15,20 @@ from .train import TrainResult, train
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # The scikit-learn estimators import scikit-learn: load them on first use only.
+    if name in ("CircuitClassifier", "CircuitRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'circuitlearn' has no attribute {name!r}")
+
+
 __all__ = [
     "Bernoulli",
+    "CircuitClassifier",
+    "CircuitRegressor",
     "CoupledLearning",
     "EdgeSignals",
     "FloatingNodesError",
