@@ -184,5 +184,34 @@ def sweep(
     )
 
 
+@app.command()
+def plot(
+    results: Annotated[
+        Path, typer.Argument(help="A run directory (train --out) or a sweep directory.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory for the figures (default: RESULTS/plots)."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", "-f", help="Comma-separated: png, pdf, svg.")
+    ] = "png,pdf",
+) -> None:
+    """Draw the figures of a run (learning curves; the network before / after training and
+    the change) or of a sweep (learning curves coloured by p with 95% confidence bands over
+    seeds, final error against p, the network of a representative run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plots import plot_results
+
+    try:
+        paths = plot_results(results, out, formats)
+    except ValidationError as exc:
+        _fail(exc)
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
 def main() -> None:  # pragma: no cover
     app()
