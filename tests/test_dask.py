@@ -188,7 +188,7 @@ def test_sigkill_of_the_whole_sweep_then_rerun(backend, reference, tmp_path):
         "--workers",
         "2",
         "--quiet",
-        *(["--dask"] if backend == "dask" else []),
+        "--dask" if backend == "dask" else "--processes",
     ]
     seed = int.from_bytes(os.urandom(4), "little")
     kill_after = random.Random(seed).randint(1, 7)  # of 12 runs

@@ -124,6 +124,12 @@ def demo(
     console.print(f"runs:   {out}/")
 
 
+def _has_distributed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
+
+
 @app.command()
 def sweep(
     spec: Annotated[Path, typer.Argument(help="TOML sweep spec: [base] config, [grid] axes.")],
@@ -133,15 +139,26 @@ def sweep(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-w", min=1, help="Parallel workers (default: all CPUs)."),
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Parallel workers; N > 1 starts a Dask LocalCluster of N processes "
+            "(default: a process pool over all CPUs).",
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,
         typer.Option(help="Dask scheduler address (tcp://HOST:PORT) of a running cluster."),
     ] = None,
     dask: Annotated[
-        bool, typer.Option("--dask", help="Run on a Dask LocalCluster of --workers processes.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--dask/--processes",
+            help="Force a Dask LocalCluster, or a plain process pool (default: Dask when "
+            "--workers N > 1 is given).",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run every point of a sweep grid not yet complete in --out (an interrupted sweep resumes
@@ -149,8 +166,10 @@ def sweep(
     from .sweep import SweepError, summarize
     from .sweep import sweep as run_sweep
 
-    if dask and scheduler is not None:
-        _fail(ValidationError("give --dask (start a LocalCluster) or --scheduler, not both"))
+    if dask is not None and scheduler is not None:
+        _fail(ValidationError("give --dask/--processes or --scheduler, not both"))
+    if dask is None:
+        dask = workers is not None and workers > 1 and _has_distributed()
     out = out or Path("sweeps") / spec.stem
     try:
         table = run_sweep(
