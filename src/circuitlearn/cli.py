@@ -206,7 +206,11 @@ def sweep(
 @app.command()
 def plot(
     results: Annotated[
-        Path, typer.Argument(help="A run directory (train --out) or a sweep directory.")
+        Path,
+        typer.Argument(
+            metavar="RUN_OR_SWEEP_DIR",
+            help="A run directory (train --out) or a sweep directory (sweep --out).",
+        ),
     ],
     out: Annotated[
         Path | None,
