@@ -33,8 +33,9 @@ def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) ->
     return arr
 
 
-def node_list(name: str, nodes: Iterable[int], n_nodes: int) -> np.ndarray:
-    """Return distinct node indices in ``[0, n_nodes)`` as an int64 array, in the given order."""
+def node_list(name: str, nodes: Iterable[int], n_nodes: int | None) -> np.ndarray:
+    """Return distinct node indices in ``[0, n_nodes)`` as an int64 array, in the given order
+    (``n_nodes=None``: only non-negative, for when the network is not known yet)."""
     try:
         arr = np.asarray(list(nodes) if not isinstance(nodes, np.ndarray) else nodes)
     except TypeError as exc:
@@ -47,11 +48,19 @@ def node_list(name: str, nodes: Iterable[int], n_nodes: int) -> np.ndarray:
         else:
             raise ValidationError(f"{name} must be a 1-D list of integer node indices; got {arr!r}")
     arr = arr.astype(np.int64)
-    out = arr[(arr < 0) | (arr >= n_nodes)]
-    if out.size:
-        raise ValidationError(
-            f"{name} holds node(s) {out.tolist()} outside the network's nodes 0..{n_nodes - 1}"
-        )
+    if n_nodes is None:
+        out = arr[arr < 0]
+        if out.size:
+            raise ValidationError(
+                f"{name} holds negative node index(es) {out.tolist()}: nodes are numbered from 0"
+            )
+    else:
+        out = arr[(arr < 0) | (arr >= n_nodes)]
+        if out.size:
+            raise ValidationError(
+                f"{name} holds node(s) {out.tolist()} outside the network's nodes "
+                f"0..{n_nodes - 1}"
+            )
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         raise ValidationError(f"{name} lists node(s) {uniq[counts > 1].tolist()} more than once")

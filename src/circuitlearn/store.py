@@ -52,6 +52,10 @@ def write_toml(path: Path, data: dict) -> None:
 
 def save(result: TrainResult, directory: str | Path, overwrite: bool = False) -> Path:
     """Write ``result`` to ``directory`` (created; atomically replaced if ``overwrite``)."""
+    if not isinstance(result, TrainResult):
+        raise ValidationError(
+            f"result must be the TrainResult returned by cl.train; got {type(result).__name__}"
+        )
     directory = Path(directory)
     if directory.exists() and not overwrite:
         raise ValidationError(

@@ -53,10 +53,9 @@ class Task:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        big = np.iinfo(np.int64).max
-        inp = node_list("input_nodes", self.input_nodes, big)
-        out = node_list("output_nodes", self.output_nodes, big)
-        gnd = node_list("ground_nodes", self.ground_nodes, big)
+        inp = node_list("input_nodes", self.input_nodes, None)
+        out = node_list("output_nodes", self.output_nodes, None)
+        gnd = node_list("ground_nodes", self.ground_nodes, None)
         if out.size == 0:
             raise ValidationError("output_nodes is empty: a task needs at least one output node")
         disjoint({"input_nodes": inp, "output_nodes": out, "ground_nodes": gnd})
