@@ -33,6 +33,14 @@ class TaskSystem:
     net, task
     backend : str
         Factorisation backend, see ``physics.LaplacianSolver``.
+
+    Notes
+    -----
+    ``settle`` costs one numeric refactorisation (or a rank-r update, or nothing when no
+    conductance changed) and one solve with ``n_in + n_out`` right-hand sides; every per-edge
+    quantity is then a difference of the solution at the edge's two ends. The per-edge work
+    array of the signals is reused from step to step (fresh large temporaries cost page faults
+    at every step) and kept edge-last, ``(rows, E)``, where the reductions are fastest.
     """
 
     def __init__(self, net: Network, task: Task, backend: str = "auto"):
@@ -42,50 +50,138 @@ class TaskSystem:
         s = self.solver
         self.t_pos = s.free_index[task.output_nodes]
         n_in, n_out = task.n_inputs, task.n_outputs
-        b = net.incidence.tocsc()
-        self.b_free = b[:, s.free].tocsr()
-        self.b_in = b[:, task.input_nodes].toarray()
-        # -L[U, inputs] picks the first n_in fixed columns (sources = inputs then ground).
-        self._in_cols = np.arange(n_in)
-        self._unit_t = sp.csr_matrix(
-            (np.ones(n_out), (self.t_pos, np.arange(n_out))), shape=(s.free.size, n_out)
-        ).toarray()
-        self.dim = n_in + n_out
+        self.dim = d = n_in + n_out
+        self._b_csc = net.incidence.tocsc()
+        self._b_free = None
+        # Input couplings: rhs[u, c] = k_j for each edge j joining free node u to input c
+        # (sources are the inputs, then ground; ground columns carry 0 V and drop out).
+        src = s._cf < n_in
+        self._cin_u, self._cin_c, self._cin_e = s._cu[src], s._cf[src], s._ce[src]
+        self._rhs = np.zeros((s.free.size, d), order="F")
+        self._rhs[self.t_pos, n_in + np.arange(n_out)] = 1.0
+        # Response of every node per unit boundary value, nodes in solver order (free nodes,
+        # then the fixed ones) so that a solve lands in one block: ``_vfull`` (N, d); each
+        # input is 1 V on its own column (sources are the inputs, then ground).
+        nu = s.free.size
+        order = np.concatenate([s.free, s.fixed])
+        self._vfull = np.zeros((net.n_nodes, d))
+        self._vfull[nu + np.arange(n_in), np.arange(n_in)] = 1.0
+        pos = np.empty(net.n_nodes, np.int64)
+        pos[order] = np.arange(net.n_nodes)
+        self._ea, self._eb = pos[net.edges[:, 0]], pos[net.edges[:, 1]]
+        self._b_perm = self._b_csc[:, order].tocsr()  # incidence, columns in solver order
+        self._drops = None
+        self._work = np.empty((0, net.n_edges))  # coefficient blocks applied to D^T
+        self._coef = {}
+        self._zkey = None
+        self._settled = False
+
+    @property
+    def b_free(self) -> sp.csr_matrix:
+        """Incidence restricted to the free nodes (E, n_U)."""
+        if self._b_free is None:
+            self._b_free = self._b_csc[:, self.solver.free].tocsr()
+        return self._b_free
+
+    @property
+    def b_in(self) -> np.ndarray:
+        """Incidence restricted to the input nodes (E, n_in), dense."""
+        return self._b_csc[:, self.task.input_nodes].toarray()
 
     def settle(self, k: np.ndarray) -> None:
         """Factor for conductances ``k`` (S) and compute the response maps."""
         s = self.solver
-        s._set(k)
+        if not s._set(k) and self._settled:
+            return  # nothing changed: the maps of the previous settle still hold
         n_in = self.task.n_inputs
-        rhs = np.concatenate([s.coupling()[:, self._in_cols].toarray(), self._unit_t], axis=1)
+        rhs = self._rhs
+        if self._cin_e.size:
+            rhs[self._cin_u, self._cin_c] = s._k[self._cin_e]
         sol = s.solve_reduced(rhs).reshape(s.free.size, -1)
         self.R = sol[:, :n_in]  # (n_U, n_in): free voltages per volt on each input
         self.Z = sol[:, n_in:]  # (n_U, n_out): free voltages per ampere into each output
         self.R_T = self.R[self.t_pos]  # (n_out, n_in)
         self.Z_TT = self.Z[self.t_pos]  # (n_out, n_out), SPD
-        self.P_x = self.b_free @ self.R + self.b_in  # (E, n_in)
-        self._bz = self.b_free @ self.Z  # (E, n_out)
+        self._vfull[: s.free.size] = sol
+        self._drops = None
+        self._coef = {}
+        self._settled = True
+
+    def _drops_t(self, edges: np.ndarray | None) -> np.ndarray:
+        """``D^T = [P_x | B_U Z]^T`` (n_in + n_out, E or r): each edge's drop per volt on each
+        input and per ampere into each output; every map below is ``D @ C`` for a small
+        ``C`` (d, d)."""
+        v = self._vfull
+        if edges is not None:
+            return (v[self._ea[edges]] - v[self._eb[edges]]).T
+        if self._drops is None:
+            self._drops = self._b_perm @ v  # (E, d)
+        return self._drops.T
+
+    @property
+    def P_x(self) -> np.ndarray:
+        """Free drops per volt on each input, ``B_U R + B_I`` (E, n_in)."""
+        return self._drops_t(None)[: self.task.n_inputs].T
+
+    @property
+    def _bz(self) -> np.ndarray:
+        return self._drops_t(None)[self.task.n_inputs :].T
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Free-state output voltages (M, n_out) for inputs ``x`` (M, n_in)."""
         return x @ self.R_T.T
 
-    def maps(self, eta: float, clamped: bool = True, gradient: bool = False):
+    def _coefficients(self, eta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(C_f, C_c, C_g)`` (d, d) with free, clamped and adjoint maps ``D @ C``."""
+        got = self._coef.get(eta)
+        if got is not None:
+            return got
+        n_in, n_out = self.task.n_inputs, self.task.n_outputs
+        d = self.dim
+        c_f = np.zeros((d, d))
+        c_f[:n_in, :n_in] = np.eye(n_in)
+        # clamped: P_x - g R_T on x and g on y, with g = eta B_U Z Z_TT^-1 (Z_TT symmetric)
+        zi = eta * np.linalg.inv(self.Z_TT)
+        c_c = c_f.copy()
+        c_c[n_in:, :n_in] = -zi @ self.R_T
+        c_c[n_in:, n_in:] = zi
+        # adjoint: (2 / n_out) B_U Z (R_T x - y)
+        c_g = np.zeros((d, d))
+        c_g[n_in:, :n_in] = (2.0 / n_out) * self.R_T
+        c_g[n_in:, n_in:] = -(2.0 / n_out) * np.eye(n_out)
+        self._coef[eta] = got = (c_f, c_c, c_g)
+        return got
+
+    def maps(
+        self,
+        eta: float,
+        clamped: bool = True,
+        gradient: bool = False,
+        edges: np.ndarray | None = None,
+    ):
         """Per-edge linear maps acting on ``z = (x, y)``: free, clamped and adjoint drops.
 
-        Returns ``(P_f, P_c, P_g)``, each (E, n_in + n_out) or None.
+        Returns ``(P_f, P_c, P_g)``, each (E, n_in + n_out) or None; with ``edges`` (an index
+        array) only those edges' rows.
         """
-        n_out = self.task.n_outputs
-        zeros = np.zeros((self.P_x.shape[0], n_out))
-        p_f = np.concatenate([self.P_x, zeros], axis=1)
-        p_c = p_g = None
-        if clamped:
-            g = eta * np.linalg.solve(self.Z_TT, self._bz.T).T  # eta * B_U Z Z_TT^-1 (Z_TT sym.)
-            p_c = np.concatenate([self.P_x - g @ self.R_T, g], axis=1)
-        if gradient:
-            w = (2.0 / n_out) * self._bz
-            p_g = np.concatenate([w @ self.R_T, -w], axis=1)
-        return p_f, p_c, p_g
+        dt = self._drops_t(edges)
+        c_f, c_c, c_g = self._coefficients(eta)
+        return (
+            (c_f.T @ dt).T,
+            (c_c.T @ dt).T if clamped else None,
+            (c_g.T @ dt).T if gradient else None,
+        )
+
+    def _factor_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``F`` (d, q) with ``F F^T = z^T z / b`` for ``z = (x, y)``, from a thin QR of ``z``
+        (no squaring of the data); cached while the same batch comes back."""
+        z = np.concatenate([x, y], axis=1)
+        key = self._zkey
+        if key is not None and key[0].shape == z.shape and np.array_equal(key[0], z):
+            return key[1]
+        f = np.linalg.qr(z, mode="r").T / np.sqrt(z.shape[0])
+        self._zkey = (z, f)
+        return f
 
     def signals(
         self,
@@ -95,25 +191,61 @@ class TaskSystem:
         clamped: bool = True,
         gradient: bool = False,
         examples: bool = False,
+        edges: np.ndarray | None = None,
     ) -> EdgeSignals:
-        """What each edge measures for the batch ``(x, y)`` of shape (b, n_in), (b, n_out)."""
-        p_f, p_c, p_g = self.maps(eta, clamped, gradient)
-        z = np.concatenate([x, y], axis=1)
-        b = z.shape[0]
-        if examples or b <= self.dim:
-            d_f = z @ p_f.T  # (b, E)
-            d_c = None if p_c is None else z @ p_c.T
-            return EdgeSignals(
+        """What each edge measures for the batch ``(x, y)`` of shape (b, n_in), (b, n_out).
+
+        Without per-example drops the batch enters only through its second moments
+        ``z^T z / b = F F^T``: each mean square is the squared norm of a column of
+        ``F^T C^T D^T`` (q, E), q <= n_in + n_out, whatever the batch size.
+
+        With ``edges`` (an index array) only those edges are computed; the others read 0 in
+        every returned array (for a rule that only updates those edges).
+        """
+        dt = self._drops_t(edges)
+        c_f, c_c, c_g = self._coefficients(eta)
+        if examples:
+            z = np.concatenate([x, y], axis=1)
+            d_f = (z @ c_f.T) @ dt  # (b, E)
+            d_c = (z @ c_c.T) @ dt if clamped else None
+            sig = EdgeSignals(
                 free_sq=np.mean(d_f**2, axis=0),
                 clamped_sq=None if d_c is None else np.mean(d_c**2, axis=0),
-                grad=None if p_g is None else -np.mean(d_f * (z @ p_g.T), axis=0),
-                free=d_f if examples else None,
-                clamped=d_c if examples else None,
+                grad=None if not gradient else -np.mean(d_f * ((z @ c_g.T) @ dt), axis=0),
+                free=d_f,
+                clamped=d_c,
             )
-        m = (z.T @ z) / b  # second moments (d, d)
-        f_m = p_f @ m
-        return EdgeSignals(
-            free_sq=np.einsum("ed,ed->e", f_m, p_f),
-            clamped_sq=None if p_c is None else np.einsum("ed,ed->e", p_c @ m, p_c),
-            grad=None if p_g is None else -np.einsum("ed,ed->e", f_m, p_g),
-        )
+        else:
+            f = self._factor_z(x, y)
+            q = f.shape[1]
+            blocks = [c_f @ f] + ([c_c @ f] if clamped else []) + ([c_g @ f] if gradient else [])
+            kt = np.concatenate(blocks, axis=1).T  # (nb * q, d)
+            if edges is None:
+                if self._work.shape[0] < kt.shape[0]:
+                    self._work = np.empty((kt.shape[0], dt.shape[1]))
+                w = np.matmul(kt, dt, out=self._work[: kt.shape[0]])
+            else:
+                w = kt @ dt
+            grad = None
+            if gradient:
+                grad = -np.einsum("qe,qe->e", w[:q], w[-q:])
+            sq = np.square(w[: (1 + clamped) * q], out=w[: (1 + clamped) * q])
+            sig = EdgeSignals(
+                free_sq=sq[:q].sum(axis=0),
+                clamped_sq=sq[q : 2 * q].sum(axis=0) if clamped else None,
+                grad=grad,
+            )
+        return sig if edges is None else _scatter(sig, edges, self.net.n_edges)
+
+
+def _scatter(sig: EdgeSignals, edges: np.ndarray, n_edges: int) -> EdgeSignals:
+    """Full-length signals, zero outside ``edges``."""
+
+    def full(a):
+        if a is None:
+            return None
+        out = np.zeros(a.shape[:-1] + (n_edges,))
+        out[..., edges] = a
+        return out
+
+    return EdgeSignals(**{name: full(v) for name, v in vars(sig).items()})

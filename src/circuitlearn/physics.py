@@ -8,6 +8,12 @@ watts. This module knows nothing about learning.
 vector only rewrites the matrix's data array (a precomputed map from edges to entries) and
 refactors numerically. Factorisation backends share one small interface (``refactor(data)``,
 ``solve(rhs)``) and are cross-checked against the dense one in the tests.
+
+When only some conductances change between two settles (desynchronous schedules), a backend
+that offers ``rank_update`` (CHOLMOD, ``circuitlearn.cholmod``) modifies its factor by the
+changed edges instead of refactoring, whenever its cost model says that is cheaper; the solver
+refactors from scratch every ``refresh_every`` updates against drift. When nothing changed,
+nothing is refactored.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ._validation import finite_array, node_list
+from .cholmod import CholmodFactor
+from .cholmod import available as cholmod_available
 from .errors import FloatingNodesError, ValidationError
 from .network import Network
 
@@ -135,25 +143,53 @@ class SpluFactor:
         return self._lu.solve(rhs)
 
 
-BACKENDS: dict[str, type] = {"dense": DenseFactor, "qdldl": QdldlFactor, "splu": SpluFactor}
+BACKENDS: dict[str, type] = {
+    "dense": DenseFactor,
+    "qdldl": QdldlFactor,
+    "splu": SpluFactor,
+    "cholmod": CholmodFactor,
+}
+
+#: ``auto_backend`` picks CHOLMOD (rank-r updates) when at most this fraction of the edges
+#: changes between two settles; the factor still refactors whenever that is cheaper.
+UPDATE_FRACTION_MAX = 0.005
 
 
 def register_backend(name: str, cls: type) -> None:
-    """Add a factorisation backend (a class with ``refactor(data)`` and ``solve(rhs)``)."""
+    """Add a factorisation backend (a class with ``refactor(data)`` and ``solve(rhs)``; it may
+    also offer ``rank_update(ends, dk)`` and ``prefers_update(ends)``, see ``CholmodFactor``)."""
     BACKENDS[name] = cls
+
+
+def auto_backend(n_free: int, change_fraction: float = 1.0) -> str:
+    """The backend ``"auto"`` resolves to for ``n_free`` free nodes when about
+    ``change_fraction`` of the edges change between two settles: dense for small systems,
+    CHOLMOD (if installed) for sparse ones that change little, qdldl otherwise."""
+    if n_free <= DENSE_MAX_FREE:
+        return "dense"
+    if change_fraction <= UPDATE_FRACTION_MAX and cholmod_available():
+        return "cholmod"
+    return "qdldl"
 
 
 def _make_backend(name: str, upper: sp.csc_matrix):
     n_free = upper.shape[0]
     if name == "auto":
-        name = "dense" if n_free <= DENSE_MAX_FREE else "qdldl"
+        name = auto_backend(n_free)
     if name not in BACKENDS:
         raise ValidationError(f"backend must be one of {['auto', *BACKENDS]}; got {name!r}")
     try:
         return BACKENDS[name](upper)
     except ImportError as exc:
-        warnings.warn(f"backend {name!r} unavailable ({exc}); using splu", stacklevel=3)
-        return SpluFactor(upper)
+        fallback = QdldlFactor if name != "qdldl" else SpluFactor
+        hint = " (pip install 'circuitlearn[cholmod]')" if name == "cholmod" else ""
+        warnings.warn(
+            f"backend {name!r} unavailable ({exc}){hint}; using {fallback.name}", stacklevel=3
+        )
+        try:
+            return fallback(upper)
+        except ImportError:
+            return SpluFactor(upper)
 
 
 # ---------------------------------------------------------------------------- solver
@@ -165,14 +201,25 @@ class LaplacianSolver:
     net : Network
     fixed_nodes : sequence of int, shape (F,)
         Nodes whose voltages are imposed; all others are free.
-    backend : {"auto", "dense", "qdldl", "splu", ...}
+    backend : {"auto", "dense", "qdldl", "splu", "cholmod", ...}
         Factorisation of ``L[U,U]``. ``"auto"`` is dense up to ``DENSE_MAX_FREE`` free nodes.
 
     Notes
     -----
     ``free`` lists the free nodes in increasing order; ``free_index[n]`` is node ``n``'s row in
     the reduced system (``-1`` for fixed nodes).
+
+    Setting new conductances refactors only if some changed; with a backend that can update
+    its factor (``"cholmod"``), a few changed edges are applied as a rank-r update/downdate
+    when its cost model finds that cheaper, and the factor is recomputed from scratch after
+    ``refresh_every`` consecutive updates (or when a downdate would cancel most of a diagonal
+    entry) so that round-off cannot drift. ``n_refactors`` and ``n_updates`` count both.
     """
+
+    #: Consecutive rank-r updates allowed before a fresh numeric refactorisation.
+    refresh_every: int = 100
+    #: Refactor instead of updating when a downdate shrinks a diagonal entry by more than this.
+    max_cancellation: float = 100.0
 
     def __init__(self, net: Network, fixed_nodes: Sequence[int], backend: str = "auto"):
         self.net = net
@@ -192,6 +239,12 @@ class LaplacianSolver:
         self._build_maps()
         self.factor = _make_backend(backend, self._upper) if self.free.size else None
         self._k = None
+        e = net.edges
+        self._ends = np.stack([self.free_index[e[:, 0]], self.free_index[e[:, 1]]], axis=1)
+        self._diag = None  # diag(L[U,U]) as of the factor, for the cancellation guard
+        self._since_fresh = 0
+        self.n_refactors = 0
+        self.n_updates = 0
 
     def _build_maps(self) -> None:
         """Precompute sparse maps edges -> entries of upper(L[U,U]) and -> L[U,F]."""
@@ -235,10 +288,60 @@ class LaplacianSolver:
         k = check_conductances(k, self.net.n_edges)
         self._set(k)
 
-    def _set(self, k: np.ndarray) -> None:
-        self._k = k
-        if self.factor is not None:
-            self.factor.refactor(self._data_map @ k)
+    def _set(self, k: np.ndarray) -> bool:
+        """Make the factor represent ``L[U,U]`` for ``k``; return False if nothing changed."""
+        prev = self._k
+        self._k = np.array(k, dtype=np.float64)  # a copy: callers update k in place
+        if self.factor is None:
+            return prev is None or not np.array_equal(prev, self._k)
+        if prev is not None:
+            changed = np.flatnonzero(self._k != prev)
+            if changed.size == 0:
+                return False
+            if (
+                changed.size < self.net.n_edges
+                and hasattr(self.factor, "rank_update")
+                and self._since_fresh < self.refresh_every
+                and self._try_update(changed, prev)
+            ):
+                return True
+        data = self._data_map @ self._k
+        self.factor.refactor(data)
+        self.n_refactors += 1
+        self._since_fresh = 0
+        if hasattr(self.factor, "rank_update"):
+            self._diag = np.zeros(self.free.size)
+            ends = self._ends
+            for side in (0, 1):
+                m = ends[:, side] >= 0
+                self._diag += np.bincount(
+                    ends[m, side], weights=self._k[m], minlength=self.free.size
+                )
+        return True
+
+    def _try_update(self, changed: np.ndarray, prev: np.ndarray) -> bool:
+        """Rank-r update/downdate of the factor for ``changed`` edges, if cheaper and safe."""
+        ends = self._ends[changed]
+        live = (ends >= 0).any(axis=1)  # an edge between two fixed nodes changes nothing
+        ends, changed = ends[live], changed[live]
+        if changed.size == 0:
+            return True  # L[U,U] did not change
+        dk = self._k[changed] - prev[changed]
+        if not self.factor.prefers_update(ends):
+            return False
+        diag = self._diag.copy()
+        for side in (0, 1):
+            m = ends[:, side] >= 0
+            np.add.at(diag, ends[m, side], dk[m])
+        nodes = ends[ends >= 0]
+        if np.any(self._diag[nodes] > self.max_cancellation * diag[nodes]):
+            return False
+        if not self.factor.rank_update(ends, dk):
+            return False  # the factor is spoilt; the caller refactors from scratch
+        self._diag = diag
+        self._since_fresh += 1
+        self.n_updates += 1
+        return True
 
     @property
     def k(self) -> np.ndarray:

@@ -13,14 +13,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ._validation import in_range
 from .errors import ValidationError
+from .hardware import SteppedCoupledLearning
 from .measure import TaskSystem
 from .network import Network
-from .rules import CoupledLearning, Rule, RuleState
-from .schedules import Schedule, Synchronous
+from .physics import auto_backend
+from .rules import CoupledLearning, GradientDescent, Rule, RuleState
+from .schedules import PoissonClocks, Schedule, Synchronous
 from .tasks import Task
+
+#: Rules whose ``apply`` reads the signals of the masked edges only: for these the loop
+#: computes the signals of the edges that update and nothing else.
+LOCAL_RULES = (CoupledLearning, GradientDescent, SteppedCoupledLearning)
+
+#: Compute only the updating edges' signals when at most this fraction of edges updates.
+SUBSET_FRACTION = 0.25
 
 
 @dataclass
@@ -140,7 +150,9 @@ def train(
     record_state : bool
         Also keep the conductances (and taps) at every recorded step.
     backend : str
-        Factorisation backend (see ``physics.LaplacianSolver``).
+        Factorisation backend (see ``physics.LaplacianSolver``). ``"auto"``: dense for small
+        networks; for sparse ones CHOLMOD (rank-r factor updates) when the schedule changes
+        few edges per settle and the ``cholmod`` extra is installed, else qdldl.
     progress : bool, optional
         Rich progress bar; default on for long runs in a terminal.
     callback : callable, optional
@@ -181,7 +193,7 @@ def train(
     rng_data, rng_sched = np.random.default_rng(data_ss), np.random.default_rng(sched_ss)
     rng_rule, rng_init = np.random.default_rng(rule_ss), np.random.default_rng(init_ss)
 
-    system = TaskSystem(net, task, backend)
+    system = TaskSystem(net, task, _resolve_backend(backend, net, task, schedule))
     state = rule.init_state(k0, net.n_edges, rng_init)
     k_initial = state.k.copy()
     rate = schedule.updates_per_step(net.n_edges)
@@ -195,8 +207,13 @@ def train(
     t0 = time.perf_counter()
     bar = _progress(progress, steps)
     bar_task = bar.add_task("train", total=steps, err=float("nan")) if bar else None
+    subset_ok = type(rule) in LOCAL_RULES
+    subset_max = SUBSET_FRACTION * net.n_edges
     if bar:
         bar.start()
+    # One BLAS thread: the per-step matrix products are small or memory-bound, and a second
+    # OpenBLAS thread on a busy 2-core machine waits far longer than it helps.
+    limiter = threadpool_limits(limits=1, user_api="blas")
     try:
         for step in range(steps + 1):
             system.settle(state.k)
@@ -218,6 +235,7 @@ def train(
             for n, mask in enumerate(schedule.events(rng_sched, net.n_edges)):
                 if n:  # asynchronous events re-settle between updates
                     system.settle(state.k)
+                n_mask = int(mask.sum())
                 sig = system.signals(
                     xb,
                     yb,
@@ -225,10 +243,12 @@ def train(
                     clamped=rule.needs_clamped,
                     gradient=rule.needs_gradient,
                     examples=rule.needs_examples,
+                    edges=np.flatnonzero(mask) if subset_ok and n_mask <= subset_max else None,
                 )
                 rule.apply(state, sig, mask, rng_rule)
-                updates += int(mask.sum())
+                updates += n_mask
     finally:
+        limiter.restore_original_limits()
         if bar:
             bar.stop()
 
@@ -260,6 +280,18 @@ def train(
     )
 
 
+def _resolve_backend(backend: str, net: Network, task: Task, schedule: Schedule) -> str:
+    """``"auto"`` -> a concrete backend, knowing how many edges change per settle."""
+    if backend != "auto":
+        return backend
+    n_free = net.n_nodes - task.source_nodes.size
+    if isinstance(schedule, PoissonClocks):
+        fraction = 1.0 / max(net.n_edges, 1)  # one edge per event, re-settled in between
+    else:
+        fraction = schedule.updates_per_step(net.n_edges)
+    return auto_backend(n_free, fraction)
+
+
 def _record(system: TaskSystem, task: Task, step: int, rate: float, mean_updates: float, t0):
     out_tr = system.outputs(task.x_train)
     row = {
@@ -277,3 +309,6 @@ def _record(system: TaskSystem, task: Task, step: int, rate: float, mean_updates
         row["test_accuracy"] = task.accuracy(out_te, task.y_test) if task.has_test else np.nan
     row["wall_time"] = time.perf_counter() - t0
     return row
+
+
+from . import ensemble  # noqa: E402, F401  (makes ``cl.ensemble`` available)
