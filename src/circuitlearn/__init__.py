@@ -1,6 +1,6 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import plots, tasks
+from . import ensemble, plots, tasks
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
@@ -54,6 +54,7 @@ __all__ = [
     "save",
     "load",
     "plots",
+    "ensemble",
     "load_config",
     "run_config",
     "sweep",

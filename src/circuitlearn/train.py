@@ -310,5 +310,3 @@ def _record(system: TaskSystem, task: Task, step: int, rate: float, mean_updates
     row["wall_time"] = time.perf_counter() - t0
     return row
 
-
-from . import ensemble  # noqa: E402, F401  (makes ``cl.ensemble`` available)
