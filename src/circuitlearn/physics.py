@@ -46,8 +46,8 @@ def check_conductances(k, n_edges: int, name: str = "k") -> np.ndarray:
     if bad.size:
         raise ValidationError(
             f"{name} must be strictly positive (conductance in S); {name}[{bad[0]}] = "
-            f"{arr[bad[0]]!r} ({bad.size} non-positive in all): use a small floor such as 1e-6 "
-            "instead of zero or a negative value"
+            f"{float(arr[bad[0]])!r} ({bad.size} non-positive in all): use a small floor such "
+            "as 1e-6 instead of zero or a negative value"
         )
     return arr
 
@@ -222,6 +222,7 @@ class LaplacianSolver:
     max_cancellation: float = 100.0
 
     def __init__(self, net: Network, fixed_nodes: Sequence[int], backend: str = "auto"):
+        check_network(net)
         self.net = net
         self.fixed = node_list("fixed_nodes", fixed_nodes, net.n_nodes)
         if self.fixed.size == 0:
@@ -424,23 +425,47 @@ def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> 
     return solver.settle(fixed_values)
 
 
-def edge_drops(net: Network, voltages: np.ndarray) -> np.ndarray:
-    """Voltage drop ``dV = B @ V`` across each edge: (N,) -> (E,), (M, N) -> (M, E)."""
-    v = np.asarray(voltages)
+def check_network(net) -> None:
+    """Refuse anything that is not a ``Network``."""
+    if not isinstance(net, Network):
+        raise ValidationError(
+            f"net must be a circuitlearn.Network (e.g. cl.Network.from_edges); "
+            f"got {type(net).__name__}"
+        )
+
+
+def _voltages(net: Network, voltages) -> np.ndarray:
+    check_network(net)
+    v = finite_array("voltages", voltages, ndim=(1, 2))
+    if v.shape[-1] != net.n_nodes:
+        raise ValidationError(
+            f"voltages must have shape ({net.n_nodes},) or (M, {net.n_nodes}), one value per "
+            f"node; got {v.shape}"
+        )
+    return v
+
+
+def _drops(net: Network, v: np.ndarray) -> np.ndarray:
     e = net.edges
     return v[..., e[:, 0]] - v[..., e[:, 1]]
 
 
-def power(net: Network, k, voltages: np.ndarray) -> np.ndarray:
+def edge_drops(net: Network, voltages) -> np.ndarray:
+    """Voltage drop ``dV = B @ V`` (V) across each edge: (N,) -> (E,), (M, N) -> (M, E)."""
+    return _drops(net, _voltages(net, voltages))
+
+
+def power(net: Network, k, voltages) -> np.ndarray:
     """Dissipated power ``P = 1/2 sum_j k_j dV_j**2`` in W; (N,) -> scalar, (M, N) -> (M,)."""
-    d = edge_drops(net, voltages)
-    return 0.5 * (d**2 @ np.asarray(k))
+    v = _voltages(net, voltages)
+    return 0.5 * (_drops(net, v) ** 2 @ check_conductances(k, net.n_edges))
 
 
-def node_currents(net: Network, k, voltages: np.ndarray) -> np.ndarray:
+def node_currents(net: Network, k, voltages) -> np.ndarray:
     """Net current (A) leaving each node through its edges, ``L @ V``: zero at free nodes.
 
     (N,) -> (N,), (M, N) -> (M, N).
     """
-    flow = edge_drops(net, voltages) * np.asarray(k)  # current along each edge, a -> b
+    v = _voltages(net, voltages)
+    flow = _drops(net, v) * check_conductances(k, net.n_edges)  # current along each edge, a -> b
     return np.asarray(net.incidence.T @ flow.T).T
