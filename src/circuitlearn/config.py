@@ -203,17 +203,21 @@ def build(cfg: dict[str, Any]):
     return net, task, rule, schedule, kw
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read and validate a TOML run config."""
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """Parse a TOML file; a missing file or a syntax error is a ``ValidationError``."""
     path = Path(path)
     if not path.is_file():
-        raise ValidationError(f"config file {str(path)!r} does not exist")
+        raise ValidationError(f"{what} {str(path)!r} does not exist")
     try:
         with path.open("rb") as fh:
-            cfg = tomllib.load(fh)
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"{path} is not valid TOML: {exc}") from None
-    return validate_config(cfg)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a TOML run config."""
+    return validate_config(read_toml(path))
 
 
 def run_config(cfg: dict[str, Any], progress: bool | None = None):

@@ -47,7 +47,6 @@ import shutil
 import socket
 import sys
 import time
-import tomllib
 import uuid
 import warnings
 from abc import ABC, abstractmethod
@@ -62,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from . import store
-from .config import SECTIONS, validate_config
+from .config import SECTIONS, read_toml, validate_config
 from .errors import ValidationError
 
 __all__ = [
@@ -199,14 +198,7 @@ def load_spec(spec: dict | str | Path) -> dict[str, Any]:
         non-list axis, or a paired axis whose entries do not match its keys.
     """
     if isinstance(spec, (str, Path)):
-        path = Path(spec)
-        if not path.is_file():
-            raise ValidationError(f"sweep spec {str(path)!r} does not exist")
-        try:
-            with path.open("rb") as fh:
-                spec = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValidationError(f"{path} is not valid TOML: {exc}") from None
+        spec = read_toml(spec, "sweep spec")
     if not isinstance(spec, dict):
         raise ValidationError(f"a sweep spec must be a table (dict); got {type(spec).__name__}")
     for key in spec:
@@ -963,9 +955,8 @@ def _complete_runs(out: Path) -> list[tuple[Path, dict]]:
 def _grid_keys(out: Path, summaries: list[dict]) -> list[str]:
     keys: list[str] = []
     with contextlib.suppress(Exception):
-        with (Path(out) / SPEC_FILE).open("rb") as fh:
-            for key in load_spec(tomllib.load(fh))["grid"]:
-                keys.extend(".".join(p) for p in _axis_paths(key))
+        for key in load_spec(Path(out) / SPEC_FILE)["grid"]:
+            keys.extend(".".join(p) for p in _axis_paths(key))
     for summary in summaries:
         keys.extend(summary.get("grid", {}))
     return list(dict.fromkeys(keys))
