@@ -236,5 +236,46 @@ def plot(
         console.print(f"wrote {path}")
 
 
+@app.command()
+def reproduce(
+    experiment: Annotated[
+        str | None,
+        typer.Argument(help="e1, e2, e3 or e4 (default: all four, then the report)."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smoke-test settings: every step in a minute or two.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output directory (default runs/reproduce or runs/reproduce-quick); "
+            "finished runs found there are reused.",
+        ),
+    ] = None,
+    docs: Annotated[
+        Path | None,
+        typer.Option(help="Also copy results.md and its figures here (e.g. docs)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Worker processes (default: all CPUs)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Reproduce the desynchronous-learning experiments (E1 idealised, E2 stepped hardware,
+    E3 mini-batch analogy, E4 fully asynchronous) and write results.md with its figures."""
+    from .experiments import reproduce as run_reproduce
+
+    try:
+        report = run_reproduce(
+            experiment, quick=quick, out=out, workers=workers, docs=docs, verbose=not quiet
+        )
+    except ValidationError as exc:
+        _fail(exc)
+    console.print(f"report: {report}")
+
+
 def main() -> None:  # pragma: no cover
     app()

@@ -1,0 +1,327 @@
+"""Shared machinery of the experiments: settings, cached results, parallel conditions, figures.
+
+Every experiment reads its settings from ``<module>.toml`` beside this file: a ``[full]``
+table, and a ``[quick]`` table whose keys override it for ``--quick``. Its measured results
+go under ``OUT/<experiment>/``: one Parquet file per *condition* (a batch of replicas trained
+together), written atomically, so a rerun skips what is done; its figures go to
+``OUT/figures/`` (PNG and PDF) and its numbers to ``OUT/<experiment>/summary.json``, from
+which ``report.py`` writes ``results.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+FIGURE_FORMATS = ("png", "pdf")
+
+
+@dataclass
+class Context:
+    """Where and how an experiment runs.
+
+    Attributes
+    ----------
+    out : Path
+        Output root (``--out``); each experiment writes under ``out / name``.
+    quick : bool
+        Use the ``[quick]`` settings (a smoke run of every step, minutes at most).
+    workers : int or None
+        Parallel worker processes (None: every CPU).
+    command : str
+        The command line that reproduces this output (quoted in the report).
+    verbose : bool
+        Print progress lines to stderr.
+    """
+
+    out: Path
+    quick: bool = False
+    workers: int | None = None
+    command: str = "circuitlearn reproduce"
+    verbose: bool = True
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def figures(self) -> Path:
+        path = self.out / "figures"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def dir(self, name: str) -> Path:
+        """``out / name``, created."""
+        path = self.out / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            elapsed = time.perf_counter() - self.started
+            print(f"[{elapsed:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+    def command_for(self, experiment: str) -> str:
+        """The command that reruns one experiment into the same output directory."""
+        quick = " --quick" if self.quick else ""
+        return f"circuitlearn reproduce {experiment}{quick} --out {self.out}"
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, val in over.items():
+        if isinstance(val, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], val)
+        else:
+            out[key] = copy.deepcopy(val)
+    return out
+
+
+def load_settings(name: str, quick: bool) -> dict:
+    """Settings of experiment ``name`` from ``name.toml``: ``[full]``, updated by ``[quick]``.
+
+    Parameters
+    ----------
+    name : str
+        Module name, e.g. ``"e1_idealised"``.
+    quick : bool
+
+    Returns
+    -------
+    dict
+    """
+    with (HERE / f"{name}.toml").open("rb") as fh:
+        doc = tomllib.load(fh)
+    return _merge(doc["full"], doc.get("quick", {})) if quick else copy.deepcopy(doc["full"])
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to Parquet atomically."""
+    _atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+
+
+def write_json(data: Any, path: Path) -> None:
+    """Write ``data`` as JSON atomically (NaN and infinities become null)."""
+    text = json.dumps(json_safe(data), indent=1, sort_keys=False)
+    _atomic_write(path, lambda p: p.write_text(text))
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with NumPy scalars and arrays converted and non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def run_conditions(
+    ctx: Context,
+    experiment: str,
+    conditions: Sequence[dict],
+    fn: Callable[[dict], pd.DataFrame],
+) -> list[pd.DataFrame]:
+    """Compute ``fn(condition)`` for every condition not yet on disk, in parallel.
+
+    Parameters
+    ----------
+    ctx : Context
+    experiment : str
+        Subdirectory of ``ctx.out``.
+    conditions : sequence of dict
+        Each needs a unique ``"key"`` (a file-name-safe string) and is passed to ``fn`` whole;
+        its result is cached as ``OUT/<experiment>/conditions/<key>-<hash>.parquet``, the hash
+        taken over the whole condition, so changed settings are recomputed.
+    fn : callable
+        A module-level function (it runs in worker processes) returning a DataFrame.
+
+    Returns
+    -------
+    list of DataFrame
+        One per condition, in order.
+    """
+    from ..sweep import make_executor
+
+    cache = ctx.dir(experiment) / "conditions"
+    paths = [cache / f"{c['key']}-{condition_hash(c)}.parquet" for c in conditions]
+    todo = [c for c, p in zip(conditions, paths, strict=True) if not p.is_file()]
+    if todo:
+        ctx.log(
+            f"{experiment}: {len(todo)} of {len(conditions)} conditions to run "
+            f"({len(conditions) - len(todo)} already on disk)"
+        )
+        items = [
+            {"condition": c, "path": str(p), "fn": fn}
+            for c, p in zip(conditions, paths, strict=True)
+            if not p.is_file()
+        ]
+        workers = ctx.workers
+        if workers is None:
+            workers = min(os.cpu_count() or 1, len(items))
+        executor = make_executor(max(1, min(workers, len(items))))
+        failures = []
+        done = 0
+        try:
+            for item, _, error in executor.run(_run_condition, items):
+                done += 1
+                if error is not None:
+                    failures.append(f"{item['condition']['key']}: {error!r}")
+                ctx.log(f"{experiment}: {done}/{len(items)} {item['condition']['key']}")
+        finally:
+            executor.close()
+        if failures:
+            raise RuntimeError(
+                f"{len(failures)} {experiment} conditions failed (rerun to retry them):\n"
+                + "\n".join(failures)
+            )
+    return [pd.read_parquet(p) for p in paths]
+
+
+def condition_hash(condition: dict) -> str:
+    """First 10 hex digits of the SHA-256 of a condition's canonical JSON: a cached result
+    is reused only for exactly the same condition (settings included)."""
+    text = json.dumps(json_safe(condition), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _run_condition(item: dict) -> str:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        frame = item["fn"](item["condition"])
+    write_frame(frame, Path(item["path"]))
+    return item["path"]
+
+
+def train_replicas(nets, tasks, rule, schedule, seeds, **kwargs) -> list:
+    """Train replicas of one condition: ``ensemble.train_many`` (one stacked computation)
+    when it is available, else ``train`` replica by replica (the same results).
+
+    Parameters
+    ----------
+    nets, tasks : one, or one per replica
+    rule, schedule : shared by every replica
+    seeds : sequence of int
+        One training seed per replica.
+    **kwargs
+        ``steps``, ``batch_size``, ``record_every``, ``record_state`` as in ``train``.
+
+    Returns
+    -------
+    list of TrainResult
+    """
+    try:
+        from ..ensemble import train_many
+    except ImportError:  # pragma: no cover - the fast path ships with circuitlearn
+        train_many = None
+    if train_many is not None:
+        return train_many(nets, tasks, rule, schedule, seeds=seeds, progress=False, **kwargs)
+    from ..train import train
+
+    def pick(x, i):
+        return x[i] if isinstance(x, (list, tuple)) else x
+
+    return [
+        train(pick(nets, i), pick(tasks, i), rule, schedule, seed=s, progress=False, **kwargs)
+        for i, s in enumerate(seeds)
+    ]
+
+
+def save_figure(fig, ctx: Context, stem: str) -> str:
+    """Write ``fig`` as ``figures/<stem>.png`` and ``.pdf``; return the PNG path relative
+    to ``ctx.out`` (as the report links it)."""
+    import matplotlib.pyplot as plt
+
+    for fmt in FIGURE_FORMATS:
+        fig.savefig(ctx.figures / f"{stem}.{fmt}", dpi=150 if fmt == "png" else None)
+    plt.close(fig)
+    return f"figures/{stem}.png"
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the non-interactive Agg backend, with readable defaults."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "font.size": 10,
+            "axes.titlesize": 10,
+            "axes.labelsize": 10,
+            "legend.fontsize": 8,
+            "figure.dpi": 100,
+        }
+    )
+    return plt
+
+
+def tail_mean(history: pd.DataFrame, column: str, fraction: float) -> float:
+    """Mean of ``column`` over the last ``fraction`` of the recorded updates per edge."""
+    upe = history["updates_per_edge"].to_numpy()
+    start = upe[-1] * (1.0 - fraction)
+    vals = history[column].to_numpy()[upe >= start - 1e-9]
+    return float(np.mean(vals)) if vals.size else math.nan
+
+
+def log_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometric mean over axis 0 of positive ``values`` (n, T) and its t interval.
+
+    Returns
+    -------
+    (centre, low, high), each shape (T,)
+    """
+    from scipy import stats
+
+    v = np.log(np.clip(np.asarray(values, dtype=float), 1e-300, None))
+    n = v.shape[0]
+    m = v.mean(axis=0)
+    if n < 2:
+        return np.exp(m), np.exp(m), np.exp(m)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis=0, ddof=1) / math.sqrt(n)
+    return np.exp(m), np.exp(m - half), np.exp(m + half)
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    """A number for a Markdown table: ``digits`` significant digits, ``n/a`` for None/NaN."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{x:.{digits}g}"
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """A relative change (0.05) as a signed percentage (``+5.0 %``)."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{100 * x:+.{digits}f} %"

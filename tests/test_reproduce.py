@@ -1,0 +1,203 @@
+"""``circuitlearn reproduce``: the quick mode end to end, and the analysis helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from circuitlearn import analysis
+from circuitlearn.cli import app
+from circuitlearn.experiments import EXPERIMENTS
+
+runner = CliRunner()
+
+
+# ---------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def quick_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce-quick")
+    t0 = time.perf_counter()
+    res = runner.invoke(app, ["reproduce", "--quick", "--out", str(out), "--quiet"])
+    elapsed = time.perf_counter() - t0
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return out, elapsed
+
+
+def _numbers(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _numbers(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _numbers(v)
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield obj
+
+
+def test_quick_reproduce_writes_report_with_finite_numbers(quick_out):
+    out, elapsed = quick_out
+    assert elapsed < 120, f"quick mode took {elapsed:.0f} s (budget: 2 minutes)"
+    report = (out / "results.md").read_text()
+    for name in EXPERIMENTS:
+        summary = json.loads((out / name / "summary.json").read_text())
+        for fig in summary["figures"]:
+            assert (out / fig).is_file()
+            assert (out / fig).with_suffix(".pdf").is_file()
+            assert fig in report
+        assert summary["command"] in report
+        assert math.isfinite(summary["runtime_s"])
+    for claim in ("Claim 1", "Claim 2", "Claim 3"):
+        assert claim in report
+    verdicts = re.findall(r"\*\*Verdict: ([^.*]+)\.\*\*", report)
+    assert len(verdicts) == 3
+    assert set(verdicts) <= {"supported", "not supported", "supported only in a stated regime"}
+    assert not re.search(r"\bnan\b", report, flags=re.IGNORECASE)  # no NaN leaked into the text
+
+
+def test_quick_headline_numbers_are_finite(quick_out):
+    out, _ = quick_out
+    e1 = json.loads((out / "e1" / "summary.json").read_text())
+    for cell in e1["claim"]["cells"]:
+        assert all(math.isfinite(cell[k]) for k in ("ratio", "ratio_low", "ratio_high"))
+    e2 = json.loads((out / "e2" / "summary.json").read_text())
+    head = e2["headline"]
+    for key in ("median", "median_sync", "p_mw", "ratio"):
+        assert math.isfinite(head[key]), key
+    assert 0 <= head["p_mw"] <= 1
+    assert e2["map"] and all(math.isfinite(r["ratio"]) for r in e2["map"])
+    e3 = json.loads((out / "e3" / "summary.json").read_text())
+    for pair in e3["pairs"]:
+        assert 0 < pair["p_match"] <= 1
+        assert math.isfinite(pair["error_ratio_match"])
+        assert math.isfinite(pair["spread_ratio_match"])
+    # the mask noise measured by Monte Carlo is the exact (1 - p) / p
+    for row in e3["mask_check"]:
+        assert row["monte_carlo"] == pytest.approx(row["theory"], rel=0.5)
+    e4 = json.loads((out / "e4" / "summary.json").read_text())
+    assert all(r["error"] > 0 for r in e4["rows"])
+    numbers = list(_numbers(e4["rows"]))
+    assert numbers and all(math.isfinite(x) for x in numbers if x == x)
+
+
+def test_rerun_reuses_finished_conditions(quick_out):
+    out, _ = quick_out
+    cond = sorted((out / "e4" / "conditions").glob("*.parquet"))
+    sweep_runs = sorted((out / "e1" / "regression" / "runs").iterdir())
+    before = {p: p.stat().st_mtime_ns for p in cond + sweep_runs}
+    res = runner.invoke(app, ["reproduce", "e4", "--quick", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["reproduce", "e1", "--quick", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert (out / "results.md").is_file()
+
+
+def test_publish_copies_report_and_figures(quick_out, tmp_path):
+    from circuitlearn.experiments import publish
+
+    out, _ = quick_out
+    target = publish(out, tmp_path / "docs")
+    text = target.read_text()
+    for link in re.findall(r"\]\((figures/[^)]+)\)", text):
+        assert (tmp_path / "docs" / link).is_file(), link
+
+
+def test_unknown_experiment_is_refused(tmp_path):
+    res = runner.invoke(app, ["reproduce", "e9", "--quick", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "unknown experiment" in res.output
+
+
+# ---------------------------------------------------------------------------- analysis
+def test_cycle_detection_on_a_periodic_trajectory():
+    rng = np.random.default_rng(0)
+    transient = rng.integers(0, 100, (7, 5))
+    cycle = rng.integers(0, 100, (4, 5))
+    traj = np.concatenate([transient, np.tile(cycle, (6, 1))])
+    assert analysis.cycle_period(traj) == 4
+    assert analysis.distinct_states(traj) == 11
+    # every row after the first pass through the cycle is a revisit
+    assert analysis.revisit_fraction(traj) == pytest.approx((len(traj) - 11) / len(traj))
+    gaps = analysis.return_times(traj)
+    assert gaps.size == len(traj) - 11 and np.all(gaps == 4)
+    dyn = analysis.tap_dynamics(traj, window=16)
+    assert dyn["period"] == 4 and dyn["modal_return"] == 4 and dyn["distinct_states"] == 4
+
+
+def test_cycle_detection_negatives_and_stalls():
+    walk = np.cumsum(np.ones((50, 3), dtype=int), axis=0)  # never repeats
+    assert analysis.cycle_period(walk) is None
+    assert analysis.revisit_fraction(walk) == 0.0
+    assert analysis.return_times(walk).size == 0
+    stalled = np.concatenate([walk[:5], np.repeat(walk[5:6], 20, axis=0)])
+    assert analysis.cycle_period(stalled) == 1
+    dyn = analysis.tap_dynamics(stalled, window=10)
+    assert dyn["stall_fraction"] == 1.0 and dyn["changes"] == 1
+    # a period-2 oscillation with pauses: collapsing repeats recovers the period
+    a, b = np.array([[1, 2]]), np.array([[2, 1]])
+    paused = np.concatenate([a, a, b, a, a, a, b, b, a, b, a, b])
+    assert analysis.cycle_period(analysis.collapse_repeats(paused)) == 2
+    with pytest.raises(ValueError):
+        analysis.revisit_fraction(np.zeros(5))
+    with pytest.raises(ValueError):
+        analysis.cycle_period(walk, min_repeats=1)
+
+
+def test_ratio_ci_and_mean_ci():
+    rng = np.random.default_rng(1)
+    b = rng.lognormal(0, 1, 200)
+    a = 1.5 * b * rng.lognormal(0, 0.05, 200)
+    r = analysis.ratio_ci(a, b)
+    assert r["low"] < 1.5 < r["high"] and r["ratio"] == pytest.approx(1.5, rel=0.02)
+    assert r["n"] == 200 and r["p_wilcoxon"] < 1e-10
+    m, lo, hi = analysis.mean_ci([1.0, 2.0, 3.0])
+    assert m == 2.0 and lo < 2.0 < hi
+    assert analysis.mean_ci([4.0]) == (4.0, 4.0, 4.0)
+    assert all(math.isnan(x) for x in analysis.mean_ci([]))
+    g, glo, ghi = analysis.geo_mean_ci([1.0, 100.0])
+    assert g == pytest.approx(10.0) and glo < g < ghi
+    r = analysis.ratio_ci([1.0, np.nan, 2.0], [1.0, 1.0, 0.0])
+    assert r["n"] == 1
+    with pytest.raises(ValueError):
+        analysis.ratio_ci([1.0, 2.0], [1.0])
+
+
+def test_mann_whitney_and_fdr():
+    a = np.arange(10.0)
+    b = np.arange(10.0) + 100
+    mw = analysis.mann_whitney(a, b)
+    assert mw["p"] < 1e-3 and mw["p_a_less"] == 1.0
+    assert mw["median_a"] == 4.5 and mw["median_b"] == 104.5
+    same = analysis.mann_whitney(a, a)
+    assert same["p_a_less"] == 0.5 and same["p"] > 0.5
+    assert math.isnan(analysis.mann_whitney([], b)["p"])
+    rej = analysis.fdr_bh([0.001, 0.04, 0.03, 0.9, np.nan], q=0.05)
+    assert rej.tolist() == [True, False, False, False, False]
+    rej = analysis.fdr_bh([0.01, 0.02, 0.03], q=0.05)
+    assert rej.all()
+    assert not analysis.fdr_bh([]).size
+
+
+def test_train_replicas_falls_back_to_train(monkeypatch):
+    import sys
+
+    import circuitlearn as cl
+    from circuitlearn.demo import LAB_IRIS_ROLES
+    from circuitlearn.experiments.common import train_replicas
+
+    net = cl.hardware.lab_network()
+    tasks = [cl.tasks.iris(net, seed=i, **LAB_IRIS_ROLES) for i in range(2)]
+    rule = cl.SteppedCoupledLearning(taps=16)
+    kw = {"steps": 30, "batch_size": 1}
+    fast = train_replicas(net, tasks, rule, cl.Bernoulli(0.5), [0, 1], **kw)
+    monkeypatch.setitem(sys.modules, "circuitlearn.ensemble", None)  # import fails
+    slow = train_replicas(net, tasks, rule, cl.Bernoulli(0.5), [0, 1], **kw)
+    for a, b in zip(fast, slow, strict=True):
+        assert np.array_equal(a.taps, b.taps)
+        np.testing.assert_allclose(a.history["test_error"], b.history["test_error"])
