@@ -201,3 +201,15 @@ def test_train_replicas_falls_back_to_train(monkeypatch):
     for a, b in zip(fast, slow, strict=True):
         assert np.array_equal(a.taps, b.taps)
         np.testing.assert_allclose(a.history["test_error"], b.history["test_error"])
+
+
+def test_report_only_rewrites_the_report(quick_out, tmp_path):
+    out, _ = quick_out
+    (out / "results.md").unlink()
+    res = runner.invoke(
+        app, ["reproduce", "--report-only", "--out", str(out), "--docs", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    assert (out / "results.md").read_text() == (tmp_path / "results.md").read_text()
+    res = runner.invoke(app, ["reproduce", "--report-only", "--out", str(tmp_path / "none")])
+    assert res.exit_code == 2 and "no experiment summaries" in res.output

@@ -263,6 +263,10 @@ def reproduce(
         typer.Option("--workers", "-w", min=1, help="Worker processes (default: all CPUs)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+    report_only: Annotated[
+        bool,
+        typer.Option("--report-only", help="Run nothing: rewrite results.md from OUT's summaries."),
+    ] = False,
 ) -> None:
     """Reproduce the desynchronous-learning experiments (E1 idealised, E2 stepped hardware,
     E3 mini-batch analogy, E4 fully asynchronous) and write results.md with its figures."""
@@ -270,7 +274,13 @@ def reproduce(
 
     try:
         report = run_reproduce(
-            experiment, quick=quick, out=out, workers=workers, docs=docs, verbose=not quiet
+            experiment,
+            quick=quick,
+            out=out,
+            workers=workers,
+            docs=docs,
+            verbose=not quiet,
+            report_only=report_only,
         )
     except ValidationError as exc:
         _fail(exc)

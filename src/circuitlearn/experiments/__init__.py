@@ -75,6 +75,7 @@ def reproduce(
     workers: int | None = None,
     docs: str | Path | None = None,
     verbose: bool = True,
+    report_only: bool = False,
 ) -> Path:
     """Run experiments and write the report.
 
@@ -94,6 +95,9 @@ def reproduce(
         and ``docs/figures/``.
     verbose : bool
         Progress lines on stderr.
+    report_only : bool
+        Run nothing: rewrite ``results.md`` (and publish it) from the summaries already in
+        ``out``, e.g. after a change of the report's wording.
 
     Returns
     -------
@@ -109,8 +113,15 @@ def reproduce(
         if name not in EXPERIMENTS:
             raise ValidationError(f"unknown experiment {name!r}: choose from {list(EXPERIMENTS)}")
     out = Path(out) if out is not None else default_out(quick)
-    out.mkdir(parents=True, exist_ok=True)
     docs = Path(docs) if docs is not None else None
+    if report_only:
+        if not any((out / name / "summary.json").is_file() for name in EXPERIMENTS):
+            raise ValidationError(f"no experiment summaries in {out}: run reproduce first")
+        report = write_report(out)
+        if docs is not None:
+            publish(out, docs)
+        return report
+    out.mkdir(parents=True, exist_ok=True)
     command = _command(experiments and names, quick, out, docs)
     ctx = Context(out=out, quick=quick, workers=workers, command=command, verbose=verbose)
     t0 = time.perf_counter()
