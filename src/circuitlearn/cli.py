@@ -287,5 +287,28 @@ def reproduce(
     console.print(f"report: {report}")
 
 
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="10^4 and 10^5 edges only (under a minute).")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the markdown report here.")
+    ] = None,
+) -> None:
+    """Time a training step against the floor (one numeric refactor + one solve), the
+    per-example approach, desynchronous low-rank updates, ensembles and memory, and print the
+    markdown table (ratios measured in this process)."""
+    import sys
+
+    from .bench import run_bench
+
+    report = run_bench(quick, log=lambda s: print(s, file=sys.stderr, flush=True))
+    print(report)
+    if out is not None:
+        out.write_text(report)
+        console.print(f"report: {out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
