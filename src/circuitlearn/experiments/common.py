@@ -77,6 +77,27 @@ class Context:
         quick = " --quick" if self.quick else ""
         return f"circuitlearn reproduce {experiment}{quick} --out {self.out}"
 
+    def write_summary(
+        self, name: str, title: str, settings: dict, t0: float, **results: Any
+    ) -> dict:
+        """Write ``out / name / summary.json`` (what the report reads) and return it.
+
+        Every summary carries the experiment's name, title, the command that reruns it, the
+        mode, its settings and its run time (since ``t0``, a ``time.perf_counter()`` value),
+        besides the experiment's own ``results``.
+        """
+        summary = {
+            "name": name,
+            "title": title,
+            "command": self.command_for(name),
+            "quick": self.quick,
+            "settings": settings,
+            **results,
+            "runtime_s": time.perf_counter() - t0,
+        }
+        write_json(summary, self.dir(name) / "summary.json")
+        return summary
+
 
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import geo_mean_ci, mean_ci, ratio_ci
-from .common import Context, load_settings, log_band, pyplot, save_figure, write_json
+from .common import Context, load_settings, log_band, pyplot, save_figure
 
 NAME = "e1"
 TITLE = "E1: idealised simulation (continuous coupled learning)"
@@ -274,17 +274,6 @@ def run(ctx: Context) -> dict:
         stability[task] = _monotone_violations(hist)
     rows, claim = analyse(tables, s)
     figures = _figures(ctx, curves, grid, rows, s)
-    summary = {
-        "name": NAME,
-        "title": TITLE,
-        "command": ctx.command_for(NAME),
-        "quick": ctx.quick,
-        "settings": s,
-        "rows": rows,
-        "claim": claim,
-        "stability": stability,
-        "figures": figures,
-        "runtime_s": time.perf_counter() - t0,
-    }
-    write_json(summary, base / "summary.json")
-    return summary
+    return ctx.write_summary(
+        NAME, TITLE, s, t0, rows=rows, claim=claim, stability=stability, figures=figures
+    )

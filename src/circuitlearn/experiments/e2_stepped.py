@@ -42,7 +42,6 @@ from .common import (
     save_figure,
     tail_mean,
     train_replicas,
-    write_json,
 )
 
 NAME = "e2"
@@ -528,15 +527,4 @@ def run(ctx: Context) -> dict:
         _fig_dynamics(ctx, frames, s),
         _fig_map(ctx, res, s),
     ]
-    summary = {
-        "name": NAME,
-        "title": TITLE,
-        "command": ctx.command_for(NAME),
-        "quick": ctx.quick,
-        "settings": s,
-        **res,
-        "figures": figures,
-        "runtime_s": time.perf_counter() - t0,
-    }
-    write_json(summary, ctx.dir(NAME) / "summary.json")
-    return summary
+    return ctx.write_summary(NAME, TITLE, s, t0, **res, figures=figures)

@@ -37,7 +37,6 @@ from .common import (
     run_conditions,
     save_figure,
     train_replicas,
-    write_json,
 )
 
 NAME = "e3"
@@ -334,23 +333,19 @@ def run(ctx: Context) -> dict:
     else:
         verdict = "not supported"
     figures = _figures(ctx, s, noise, variance_rows, frames, pairs)
-    summary = {
-        "name": NAME,
-        "title": TITLE,
-        "command": ctx.command_for(NAME),
-        "quick": ctx.quick,
-        "settings": s,
-        "v1": {"mean": v1_mean, "low": v1_low, "high": v1_high, "n": len(v1)},
-        "variance": variance_rows,
-        "mask_check": mask_rows,
-        "pairs": pairs,
-        "closeness": closeness,
-        "verdict": verdict,
-        "figures": figures,
-        "runtime_s": time.perf_counter() - t0,
-    }
-    write_json(summary, ctx.dir(NAME) / "summary.json")
-    return summary
+    return ctx.write_summary(
+        NAME,
+        TITLE,
+        s,
+        t0,
+        v1={"mean": v1_mean, "low": v1_low, "high": v1_high, "n": len(v1)},
+        variance=variance_rows,
+        mask_check=mask_rows,
+        pairs=pairs,
+        closeness=closeness,
+        verdict=verdict,
+        figures=figures,
+    )
 
 
 def _figures(ctx, s, noise, variance_rows, frames, pairs) -> list[str]:

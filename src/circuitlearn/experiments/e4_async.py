@@ -28,7 +28,6 @@ from .common import (
     save_figure,
     tail_mean,
     train_replicas,
-    write_json,
 )
 
 NAME = "e4"
@@ -217,19 +216,9 @@ def run(ctx: Context) -> dict:
     figures = [_figure(ctx, s, frames, tasks, scheds)]
     ratios = [r for r in rows if math.isfinite(r["ratio"])]
     worst = max(ratios, key=lambda r: abs(math.log(r["ratio"])))
-    summary = {
-        "name": NAME,
-        "title": TITLE,
-        "command": ctx.command_for(NAME),
-        "quick": ctx.quick,
-        "settings": s,
-        "rows": rows,
-        "largest_difference": worst,
-        "figures": figures,
-        "runtime_s": time.perf_counter() - t0,
-    }
-    write_json(summary, ctx.dir(NAME) / "summary.json")
-    return summary
+    return ctx.write_summary(
+        NAME, TITLE, s, t0, rows=rows, largest_difference=worst, figures=figures
+    )
 
 
 def _figure(ctx: Context, s: dict, frames: dict, tasks: list[str], scheds) -> str:
