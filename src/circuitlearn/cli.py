@@ -27,7 +27,7 @@ def _fail(exc: Exception) -> None:
 def _summary_table(title: str, rows: dict[str, dict]) -> Table:
     table = Table(title=title)
     cols = list(next(iter(rows.values())))
-    table.add_column("run")
+    table.add_column("run", no_wrap=True, min_width=14)
     for c in cols:
         table.add_column(c, justify="right")
     for label, row in rows.items():
