@@ -135,7 +135,7 @@ def test_cli_demo_writes_figure_and_accuracies(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--steps", "20"])
     assert res.exit_code == 0, res.output
     assert "synchronous" in res.output and "Bernoulli" in res.output
-    assert "test accuracy" in res.output
+    assert "accuracy" in res.output
     png = tmp_path / "learning_curves.png"
     assert png.stat().st_size > 10_000
     assert cl.load(tmp_path / "sync").history["step"].iloc[-1] == 20
