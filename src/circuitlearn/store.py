@@ -16,11 +16,13 @@ temporary sibling and renamed, so a crash never leaves a half-written run that l
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,21 @@ def _drop_none(obj):
         return obj.item()
     if isinstance(obj, np.ndarray):
         return obj.tolist()
+    return obj
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` made JSON-safe: NumPy scalars and arrays converted and non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj
 
 
@@ -83,8 +100,15 @@ def save(result: TrainResult, directory: str | Path, overwrite: bool = False) ->
         t = result.task
         arrays = {
             name: getattr(t, name)
-            for name in ("input_nodes", "output_nodes", "ground_nodes", "x_train", "y_train",
-                         "x_test", "y_test")
+            for name in (
+                "input_nodes",
+                "output_nodes",
+                "ground_nodes",
+                "x_train",
+                "y_train",
+                "x_test",
+                "y_test",
+            )
             if getattr(t, name) is not None
         }
         meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name}
@@ -132,9 +156,7 @@ def load(directory: str | Path) -> TrainResult:
             f"{directory / 'history.parquet'} is unreadable ({exc}); rerun this run"
         ) from None
     with np.load(directory / "network.npz") as z:
-        net = Network(
-            int(z["n_nodes"]), z["edges"], z["positions"] if "positions" in z else None
-        )
+        net = Network(int(z["n_nodes"]), z["edges"], z["positions"] if "positions" in z else None)
     with np.load(directory / "task.npz") as z:
         meta = json.loads(str(z["meta"]))
         arrays = {k: z[k] for k in z.files if k != "meta"}

@@ -340,20 +340,6 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):  # not every platform can open a directory
         fd = os.open(path, os.O_RDONLY)
@@ -429,7 +415,7 @@ def _run_point(item: dict) -> dict:
     wall = time.perf_counter() - t0
     last = result.final
     final_row = {k: last[k] for k in _FINAL_KEYS if k in last.index}
-    summary = _json_safe(
+    summary = store.json_safe(
         {
             "run_id": item["run_id"],
             "index": item["index"],

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..store import json_safe
+
 HERE = Path(__file__).resolve().parent
 FIGURE_FORMATS = ("png", "pdf")
 
@@ -147,21 +149,6 @@ def write_json(data: Any, path: Path) -> None:
     """Write ``data`` as JSON atomically (NaN and infinities become null)."""
     text = json.dumps(json_safe(data), indent=1, sort_keys=False)
     _atomic_write(path, lambda p: p.write_text(text))
-
-
-def json_safe(obj: Any) -> Any:
-    """``obj`` with NumPy scalars and arrays converted and non-finite floats as None."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def run_conditions(
