@@ -118,7 +118,6 @@ def _sweep_spec(grid=None, **top):
     return call
 
 
-
 NET = "Network"
 PHY = "physics: solve, LaplacianSolver, edge_drops, power, node_currents"
 TASK = "Task"

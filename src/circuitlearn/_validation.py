@@ -58,8 +58,7 @@ def node_list(name: str, nodes: Iterable[int], n_nodes: int | None) -> np.ndarra
         out = arr[(arr < 0) | (arr >= n_nodes)]
         if out.size:
             raise ValidationError(
-                f"{name} holds node(s) {out.tolist()} outside the network's nodes "
-                f"0..{n_nodes - 1}"
+                f"{name} holds node(s) {out.tolist()} outside the network's nodes 0..{n_nodes - 1}"
             )
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():

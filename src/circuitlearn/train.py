@@ -309,4 +309,3 @@ def _record(system: TaskSystem, task: Task, step: int, rate: float, mean_updates
         row["test_accuracy"] = task.accuracy(out_te, task.y_test) if task.has_test else np.nan
     row["wall_time"] = time.perf_counter() - t0
     return row
-
