@@ -740,16 +740,9 @@ def _replicate(key: str) -> bool:
 
 def grid_columns(table: pd.DataFrame) -> list[str]:
     """The grid columns of a sweep table (everything but ``run_id`` and the metrics)."""
-    metrics = {
-        "run_id",
-        "steps",
-        "updates_per_edge",
-        "train_error",
-        "test_error",
-        "train_accuracy",
-        "test_accuracy",
-        "wall_time",
-    }
+    from .sweep import METRICS
+
+    metrics = {"run_id", *METRICS}
     return [c for c in table.columns if c not in metrics]
 
 

@@ -219,30 +219,34 @@ Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
 
 
 # ---------------------------------------------------------------------------- E2
+def _schedule_label(p: float) -> str:
+    return "synchronous" if p == 1 else f"Bernoulli p = {p:g}"
+
+
+def _dynamics_row(r: dict, label: str) -> list:
+    """One row of E2's dynamics tables (final error, ratio to sync, tap-space recurrence)."""
+    desync = r["p"] != 1
+    return [
+        label,
+        r["n"],
+        fmt(r["test_error_median"]),
+        fmt(r["test_accuracy_median"]),
+        _ratio_ci(r.get("ratio"), r.get("ratio_low"), r.get("ratio_high")) if desync else "1",
+        _pval(r.get("p_mw")) if desync else "-",
+        fmt(r["revisit_fraction_median"]),
+        fmt(r["distinct_per_update_median"]),
+        f"{100 * r['cycling']:.0f} %"
+        + (f" (period {', '.join(map(str, r['periods']))})" if r["periods"] else ""),
+        fmt(r["tap_spread_median"]),
+    ]
+
+
 def _e2(s: dict) -> tuple[str, str]:
     st = s["settings"]
     m = st["main"]
     head = s["headline"]
     hp = s["headline_p"]
-    main_rows = []
-    for r in s["main"]:
-        main_rows.append(
-            [
-                "synchronous" if r["p"] == 1 else f"Bernoulli p = {r['p']:g}",
-                r["n"],
-                fmt(r["test_error_median"]),
-                fmt(r["test_accuracy_median"]),
-                _ratio_ci(r.get("ratio"), r.get("ratio_low"), r.get("ratio_high"))
-                if r["p"] != 1
-                else "1",
-                _pval(r.get("p_mw")) if r["p"] != 1 else "-",
-                fmt(r["revisit_fraction_median"]),
-                fmt(r["distinct_per_update_median"]),
-                f"{100 * r['cycling']:.0f} %"
-                + (f" (period {', '.join(map(str, r['periods']))})" if r["periods"] else ""),
-                fmt(r["tap_spread_median"]),
-            ]
-        )
+    main_rows = [_dynamics_row(r, _schedule_label(r["p"])) for r in s["main"]]
     dyn_header = [
         "schedule",
         "seeds",
@@ -256,26 +260,9 @@ def _e2(s: dict) -> tuple[str, str]:
         "tap spread (taps)",
     ]
     main_table = _table(dyn_header, main_rows)
-    cyc_rows = []
-    for r in s["cycles"]:
-        cyc_rows.append(
-            [
-                f"{r['taps']} taps, "
-                + ("synchronous" if r["p"] == 1 else f"Bernoulli p = {r['p']:g}"),
-                r["n"],
-                fmt(r["test_error_median"]),
-                fmt(r["test_accuracy_median"]),
-                _ratio_ci(r.get("ratio"), r.get("ratio_low"), r.get("ratio_high"))
-                if r["p"] != 1
-                else "1",
-                _pval(r.get("p_mw")) if r["p"] != 1 else "-",
-                fmt(r["revisit_fraction_median"]),
-                fmt(r["distinct_per_update_median"]),
-                f"{100 * r['cycling']:.0f} %"
-                + (f" (period {', '.join(map(str, r['periods']))})" if r["periods"] else ""),
-                fmt(r["tap_spread_median"]),
-            ]
-        )
+    cyc_rows = [
+        _dynamics_row(r, f"{r['taps']} taps, {_schedule_label(r['p'])}") for r in s["cycles"]
+    ]
     cyc_table = _table(dyn_header, cyc_rows)
     # regime map: one pivot per (mode, noise)
     maps = []
