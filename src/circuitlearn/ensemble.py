@@ -32,7 +32,7 @@ from .physics import DENSE_MAX_FREE, check_solvable
 from .rules import CoupledLearning, EdgeSignals, GradientDescent, Rule, RuleState
 from .schedules import Bernoulli, Schedule, Synchronous
 from .tasks import Task
-from .train import TrainResult, _batches, _progress, train
+from .train import TrainResult, _batches, _progress, run_record, train
 
 #: Largest number of free nodes stacked densely; larger networks run through ``train``.
 STACK_MAX_FREE = DENSE_MAX_FREE
@@ -635,17 +635,7 @@ def _train_stack(
 
     out = []
     for r, rep in enumerate(reps):
-        config = {
-            "rule": rule.params(),
-            "schedule": schedule.params(),
-            "train": {
-                "steps": steps,
-                "batch_size": batch_size,
-                "seed": rep["seed"],
-                "record_every": record_every,
-                "backend": backend,
-            },
-        }
+        config = run_record(rule, schedule, steps, batch_size, rep["seed"], record_every, backend)
         out.append(
             TrainResult(
                 conductances=state.k[r].copy(),

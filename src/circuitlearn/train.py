@@ -252,17 +252,7 @@ def train(
         if bar:
             bar.stop()
 
-    config = {
-        "rule": rule.params(),
-        "schedule": schedule.params(),
-        "train": {
-            "steps": steps,
-            "batch_size": batch_size,
-            "seed": seed,
-            "record_every": record_every,
-            "backend": backend,
-        },
-    }
+    config = run_record(rule, schedule, steps, batch_size, seed, record_every, backend)
     trajectory = None
     if record_state:
         trajectory = {"k": np.array(traj_k), "step": np.array([r["step"] for r in rows])}
@@ -278,6 +268,29 @@ def train(
         taps=None if state.taps is None else state.taps.copy(),
         trajectory=trajectory,
     )
+
+
+def run_record(
+    rule: Rule,
+    schedule: Schedule,
+    steps: int,
+    batch_size: int | None,
+    seed: int,
+    record_every: int,
+    backend: str,
+) -> dict:
+    """The part of a run's config that ``train`` determines: rule, schedule and loop settings."""
+    return {
+        "rule": rule.params(),
+        "schedule": schedule.params(),
+        "train": {
+            "steps": steps,
+            "batch_size": batch_size,
+            "seed": seed,
+            "record_every": record_every,
+            "backend": backend,
+        },
+    }
 
 
 def _resolve_backend(backend: str, net: Network, task: Task, schedule: Schedule) -> str:
