@@ -67,9 +67,7 @@ class TrainResult:
 
     def outputs(self, x, backend: str = "auto") -> np.ndarray:
         """Free-state output voltages (M, n_out) of the trained network for inputs ``x``."""
-        from .tasks import Task as _Task
-
-        x = _Task._data("x", x, self.task.n_inputs)
+        x = Task._data("x", x, self.task.n_inputs)
         system = TaskSystem(self.network, self.task, backend)
         system.settle(self.conductances)
         return system.outputs(x)
