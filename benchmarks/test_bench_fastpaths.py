@@ -44,7 +44,7 @@ def test_floor(benchmark, planar):
     k = np.ones(net.n_edges)
     system.settle(k)
     s = system.solver
-    data = s._data_map @ k
+    data = s.data_map @ k
     benchmark(lambda: (s.factor.refactor(data), s.factor.solve(system._rhs)))
 
 

@@ -1,6 +1,7 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
 from . import ensemble, plots, tasks
+from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
@@ -13,8 +14,6 @@ from .sweep import sweep, sweep_histories, sweep_table
 from .tasks import Task
 from .train import TrainResult, train
 
-__version__ = "0.1.0"
-
 
 def __getattr__(name: str):
     # The scikit-learn estimators import scikit-learn: load them on first use only.
@@ -26,6 +25,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "__version__",
     "Bernoulli",
     "CircuitClassifier",
     "CircuitRegressor",

@@ -108,3 +108,20 @@ def in_range(
     ):
         raise ValidationError(f"{name} must be {kind} in {allowed}; got {value!r}")
     return int(value) if integer else v
+
+
+def check_conductances(k, n_edges: int, name: str = "k") -> np.ndarray:
+    """Return ``k`` as a float64 ``(E,)`` array of strictly positive, finite conductances (S)."""
+    arr = finite_array(name, k, ndim=1)
+    if arr.shape != (n_edges,):
+        raise ValidationError(
+            f"{name} must have shape ({n_edges},), one value per edge; got {arr.shape}"
+        )
+    bad = np.flatnonzero(arr <= 0)
+    if bad.size:
+        raise ValidationError(
+            f"{name} must be strictly positive (conductance in S); {name}[{bad[0]}] = "
+            f"{float(arr[bad[0]])!r} ({bad.size} non-positive in all): use a small floor such "
+            "as 1e-6 instead of zero or a negative value"
+        )
+    return arr

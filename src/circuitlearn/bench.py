@@ -135,7 +135,7 @@ def floor_time(net: Network, task: Task, backend: str, reps: int) -> float:
     s = system.solver
     factor = s.factor
     rhs = np.asfortranarray(system._rhs)
-    datas = [s._data_map @ (k * rng.uniform(0.9, 1.1, k.size)) for _ in range(2)]
+    datas = [s.data_map @ (k * rng.uniform(0.9, 1.1, k.size)) for _ in range(2)]
     times = []
     for i in range(reps + 1):
         t0 = time.perf_counter()

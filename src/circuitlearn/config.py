@@ -145,7 +145,8 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _check_train(kw: dict, net: Network, schedule) -> None:
     """Check the [train] values up front (``train`` checks them again when it runs)."""
-    from .physics import BACKENDS, check_conductances
+    from ._validation import check_conductances
+    from .physics import BACKENDS
 
     checks = {
         "steps": lambda v: in_range("steps", v, 0, None, integer=True),

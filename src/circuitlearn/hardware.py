@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import in_range
+from ._validation import check_conductances, in_range
 from .errors import ValidationError
 from .network import Network
 from .rules import EdgeSignals, Rule, RuleState, register_rule
@@ -87,7 +87,6 @@ class SteppedCoupledLearning(Rule):
         return np.clip(s, 0, self.taps - 1).astype(np.int64)
 
     def init_state(self, k0, n_edges: int, rng: np.random.Generator) -> RuleState:
-        from .physics import check_conductances
 
         if k0 is None:
             taps = np.full(n_edges, (self.taps - 1) // 2, dtype=np.int64)

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from .network import Network
 from .physics import LaplacianSolver
-from .rules import EdgeSignals
+from .signals import EdgeSignals
 from .tasks import Task
 
 
@@ -55,8 +55,12 @@ class TaskSystem:
         self._b_free = None
         # Input couplings: rhs[u, c] = k_j for each edge j joining free node u to input c
         # (sources are the inputs, then ground; ground columns carry 0 V and drop out).
-        src = s._cf < n_in
-        self._cin_u, self._cin_c, self._cin_e = s._cu[src], s._cf[src], s._ce[src]
+        src = s.boundary_fixed < n_in
+        self._cin_u, self._cin_c, self._cin_e = (
+            s.boundary_free[src],
+            s.boundary_fixed[src],
+            s.boundary_edge[src],
+        )
         self._rhs = np.zeros((s.free.size, d), order="F")
         self._rhs[self.t_pos, n_in + np.arange(n_out)] = 1.0
         # Response of every node per unit boundary value, nodes in solver order (free nodes,
@@ -91,12 +95,12 @@ class TaskSystem:
     def settle(self, k: np.ndarray) -> None:
         """Factor for conductances ``k`` (S) and compute the response maps."""
         s = self.solver
-        if not s._set(k) and self._settled:
+        if not s.update(k) and self._settled:
             return  # nothing changed: the maps of the previous settle still hold
         n_in = self.task.n_inputs
         rhs = self._rhs
         if self._cin_e.size:
-            rhs[self._cin_u, self._cin_c] = s._k[self._cin_e]
+            rhs[self._cin_u, self._cin_c] = s.k[self._cin_e]
         sol = s.solve_reduced(rhs).reshape(s.free.size, -1)
         self.R = sol[:, :n_in]  # (n_U, n_in): free voltages per volt on each input
         self.Z = sol[:, n_in:]  # (n_U, n_out): free voltages per ampere into each output

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from ._validation import finite_array, in_range
+from ._validation import check_conductances, finite_array, in_range
 from .errors import ValidationError
 
 
@@ -173,8 +173,6 @@ class Network:
         import networkx as nx
 
         if k is not None:
-            from .physics import check_conductances
-
             k = check_conductances(k, self.n_edges)
         g = nx.Graph()
         for i in range(self.n_nodes):
@@ -205,7 +203,6 @@ class Network:
 
     def laplacian(self, k) -> sp.csr_matrix:
         """Weighted Laplacian ``L = B.T diag(k) B`` (N x N)."""
-        from .physics import check_conductances
 
         b = self.incidence
         return (b.T @ sp.diags(check_conductances(k, self.n_edges)) @ b).tocsr()

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from ._validation import finite_array, node_list
+from ._validation import check_conductances, finite_array, node_list
 from .cholmod import CholmodFactor
 from .cholmod import available as cholmod_available
 from .errors import FloatingNodesError, ValidationError
@@ -33,23 +33,6 @@ from .network import Network
 
 #: Above this many free nodes ``backend="auto"`` picks a sparse factorisation.
 DENSE_MAX_FREE = 300
-
-
-def check_conductances(k, n_edges: int, name: str = "k") -> np.ndarray:
-    """Return ``k`` as a float64 ``(E,)`` array of strictly positive, finite conductances (S)."""
-    arr = finite_array(name, k, ndim=1)
-    if arr.shape != (n_edges,):
-        raise ValidationError(
-            f"{name} must have shape ({n_edges},), one value per edge; got {arr.shape}"
-        )
-    bad = np.flatnonzero(arr <= 0)
-    if bad.size:
-        raise ValidationError(
-            f"{name} must be strictly positive (conductance in S); {name}[{bad[0]}] = "
-            f"{float(arr[bad[0]])!r} ({bad.size} non-positive in all): use a small floor such "
-            "as 1e-6 instead of zero or a negative value"
-        )
-    return arr
 
 
 def floating_nodes(net: Network, fixed_nodes) -> np.ndarray:
@@ -238,17 +221,23 @@ class LaplacianSolver:
         self.fixed_index = np.full(net.n_nodes, -1, np.int64)
         self.fixed_index[self.fixed] = np.arange(self.fixed.size)
         self._build_maps()
-        self.factor = _make_backend(backend, self._upper) if self.free.size else None
+        self.factor = _make_backend(backend, self.pattern) if self.free.size else None
         self._k = None
         e = net.edges
-        self._ends = np.stack([self.free_index[e[:, 0]], self.free_index[e[:, 1]]], axis=1)
+        self.edge_ends = np.stack([self.free_index[e[:, 0]], self.free_index[e[:, 1]]], axis=1)
         self._diag = None  # diag(L[U,U]) as of the factor, for the cancellation guard
         self._since_fresh = 0
         self.n_refactors = 0
         self.n_updates = 0
 
     def _build_maps(self) -> None:
-        """Precompute sparse maps edges -> entries of upper(L[U,U]) and -> L[U,F]."""
+        """Precompute sparse maps edges -> entries of upper(L[U,U]) and -> L[U,F].
+
+        Public results: ``pattern`` (upper triangle of ``L[U,U]``, CSC, data all ones),
+        ``data_map`` (sparse (nnz, E): ``pattern.data = data_map @ k``), and the boundary
+        edges joining a free node to a fixed node: ``boundary_free`` (row in the reduced
+        system), ``boundary_fixed`` (position in ``fixed_nodes``) and ``boundary_edge``.
+        """
         e = self.net.edges
         nu = self.free.size
         fa, fb = self.free_index[e[:, 0]], self.free_index[e[:, 1]]
@@ -270,27 +259,28 @@ class LaplacianSolver:
         key = cols * max(nu, 1) + rows  # column-major order, rows sorted inside a column
         uniq, pos = np.unique(key, return_inverse=True)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(uniq // max(nu, 1), minlength=nu))])
-        self._upper = sp.csc_matrix(
+        self.pattern = sp.csc_matrix(
             (np.ones(uniq.size), (uniq % max(nu, 1)).astype(np.int32), indptr.astype(np.int32)),
             shape=(nu, nu),
         )
-        self._data_map = sp.csr_matrix((val, (pos, eid)), shape=(uniq.size, len(e)))
+        self.data_map = sp.csr_matrix((val, (pos, eid)), shape=(uniq.size, len(e)))
         # Coupling to fixed nodes: rhs[u] = sum_j k_j V[f] over edges (u, f) with f fixed.
         fixa, fixb = self.fixed_index[e[:, 0]], self.fixed_index[e[:, 1]]
         m1 = (fa >= 0) & (fixb >= 0)
         m2 = (fb >= 0) & (fixa >= 0)
-        self._cu = np.concatenate([fa[m1], fb[m2]])
-        self._cf = np.concatenate([fixb[m1], fixa[m2]])
-        self._ce = np.concatenate([j[m1], j[m2]])
+        self.boundary_free = np.concatenate([fa[m1], fb[m2]])
+        self.boundary_fixed = np.concatenate([fixb[m1], fixa[m2]])
+        self.boundary_edge = np.concatenate([j[m1], j[m2]])
 
     # -- conductances
     def set_conductances(self, k) -> None:
         """Refactor ``L[U,U]`` for conductances ``k`` (E,) in S (numeric refactor only)."""
         k = check_conductances(k, self.net.n_edges)
-        self._set(k)
+        self.update(k)
 
-    def _set(self, k: np.ndarray) -> bool:
-        """Make the factor represent ``L[U,U]`` for ``k``; return False if nothing changed."""
+    def update(self, k: np.ndarray) -> bool:
+        """Make the factor represent ``L[U,U]`` for conductances ``k`` (E,), in S, already
+        checked (the training loop's fast path); return False if nothing changed."""
         prev = self._k
         self._k = np.array(k, dtype=np.float64)  # a copy: callers update k in place
         if self.factor is None:
@@ -306,13 +296,13 @@ class LaplacianSolver:
                 and self._try_update(changed, prev)
             ):
                 return True
-        data = self._data_map @ self._k
+        data = self.data_map @ self._k
         self.factor.refactor(data)
         self.n_refactors += 1
         self._since_fresh = 0
         if hasattr(self.factor, "rank_update"):
             self._diag = np.zeros(self.free.size)
-            ends = self._ends
+            ends = self.edge_ends
             for side in (0, 1):
                 m = ends[:, side] >= 0
                 self._diag += np.bincount(
@@ -322,7 +312,7 @@ class LaplacianSolver:
 
     def _try_update(self, changed: np.ndarray, prev: np.ndarray) -> bool:
         """Rank-r update/downdate of the factor for ``changed`` edges, if cheaper and safe."""
-        ends = self._ends[changed]
+        ends = self.edge_ends[changed]
         live = (ends >= 0).any(axis=1)  # an edge between two fixed nodes changes nothing
         ends, changed = ends[live], changed[live]
         if changed.size == 0:
@@ -350,15 +340,16 @@ class LaplacianSolver:
 
     def reduced_matrix(self) -> sp.csc_matrix:
         """``L[U,U]`` for the current conductances (full symmetric CSC)."""
-        up = self._upper.copy()
-        up.data = self._data_map @ self._k
+        up = self.pattern.copy()
+        up.data = self.data_map @ self._k
         return (up + sp.triu(up, 1).T).tocsc()
 
     def coupling(self) -> sp.csr_matrix:
         """``-L[U,F]`` (n_U x F) for the current conductances: maps fixed voltages to the
         current injected into each free node."""
         return sp.csr_matrix(
-            (self._k[self._ce], (self._cu, self._cf)), shape=(self.free.size, self.fixed.size)
+            (self._k[self.boundary_edge], (self.boundary_free, self.boundary_fixed)),
+            shape=(self.free.size, self.fixed.size),
         )
 
     # -- solves

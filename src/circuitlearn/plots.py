@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._validation import check_conductances
 from .errors import ValidationError
 
 YLABELS = {
@@ -385,7 +386,6 @@ def final_vs(
 # ---------------------------------------------------------------------------- the network
 def _check_net_k(net, k, name="k") -> np.ndarray:
     from .network import Network
-    from .physics import check_conductances
 
     if not isinstance(net, Network):
         raise ValidationError(f"net must be a circuitlearn.Network; got {type(net).__name__}")

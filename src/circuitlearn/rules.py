@@ -13,44 +13,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ._validation import in_range
+from ._validation import check_conductances, in_range
 from .errors import ValidationError
-
-
-@dataclass
-class EdgeSignals:
-    """What each edge measures during one step; every array has a trailing edge axis.
-
-    Attributes
-    ----------
-    free_sq, clamped_sq : ndarray, shape (E,)
-        Batch mean of the squared drop (V^2) in the free and clamped states.
-    grad : ndarray, shape (E,), optional
-        Exact ``dC/dk`` (V^2/S) of the mean squared error, from the adjoint state (for the
-        gradient-descent baseline only: a central processor's quantity, not a local one).
-    free, clamped : ndarray, shape (b, E), optional
-        Per-example drops (V), given when the rule sets ``needs_examples``.
-    """
-
-    free_sq: np.ndarray
-    clamped_sq: np.ndarray | None = None
-    grad: np.ndarray | None = None
-    free: np.ndarray | None = None
-    clamped: np.ndarray | None = None
-
-
-@dataclass
-class RuleState:
-    """Per-edge state of a learning network: conductances ``k`` (S) and, for stepped hardware,
-    integer taps and the fixed per-edge imperfections."""
-
-    k: np.ndarray
-    taps: np.ndarray | None = None
-    offset: np.ndarray | None = None
-    tap_scale: np.ndarray | None = None
-
-    def copy(self) -> RuleState:
-        return RuleState(**{k: None if v is None else v.copy() for k, v in vars(self).items()})
+from .signals import EdgeSignals, RuleState
 
 
 class Rule:
@@ -90,7 +55,6 @@ def _check_bounds(k_min: float, k_max: float) -> None:
 
 
 def _initial_k(k0, n_edges: int, k_min: float, k_max: float) -> np.ndarray:
-    from .physics import check_conductances
 
     k = np.ones(n_edges) if k0 is None else check_conductances(k0, n_edges, "k0").copy()
     return np.clip(k, k_min, k_max)
