@@ -13,12 +13,14 @@ Timings are never asserted here; ``circuitlearn bench`` measures them.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 import circuitlearn as cl
+import circuitlearn.train as train_module
 from circuitlearn import ensemble, physics
 from circuitlearn.bench import per_example_step
 from circuitlearn.cholmod import available as cholmod_available
@@ -212,21 +214,6 @@ def test_subset_signals_equal_full_signals(m, examples):
         assert not np.any(b[..., others])
 
 
-def test_maps_agree_with_signals():
-    net = GALLERY["lattice"]()
-    task = _task(net, 11)
-    system = TaskSystem(net, task)
-    system.settle(np.random.default_rng(1).uniform(0.5, 2, net.n_edges))
-    p_f, p_c, p_g = system.maps(0.3, clamped=True, gradient=True)
-    z = np.concatenate([task.x_train, task.y_train], axis=1)
-    sig = system.signals(task.x_train, task.y_train, 0.3, gradient=True)
-    np.testing.assert_allclose(sig.free_sq, np.mean((z @ p_f.T) ** 2, 0), rtol=1e-11, atol=1e-15)
-    np.testing.assert_allclose(sig.clamped_sq, np.mean((z @ p_c.T) ** 2, 0), rtol=1e-11, atol=1e-15)
-    grad = -np.mean((z @ p_f.T) * (z @ p_g.T), 0)
-    np.testing.assert_allclose(sig.grad, grad, rtol=1e-10, atol=1e-15)
-    np.testing.assert_allclose(system.P_x, p_f[:, : task.n_inputs], rtol=0, atol=0)
-
-
 def test_per_example_baseline_agrees_with_fast_step():
     from circuitlearn.bench import ETA, LR
 
@@ -315,6 +302,22 @@ def _compare(results, refs, rtol=1e-10):
                 )
 
 
+@dataclass(frozen=True)
+class HalfRateRule(cl.Rule):
+    """A user's rule that knows one replica only (not ``vectorised``): the loop calls it per
+    replica with (E,) arrays and that replica's generator."""
+
+    eta: float = 0.5
+
+    def init_state(self, k0, n_edges, rng):
+        return cl.RuleState(np.ones(n_edges) if k0 is None else np.array(k0, float))
+
+    def apply(self, state, signals, mask, rng):
+        assert state.k.ndim == 1 and isinstance(rng, np.random.Generator)
+        dk = 0.1 * (signals.free_sq - signals.clamped_sq) * rng.uniform(0.5, 1.0, state.k.size)
+        state.k[mask] = np.clip(state.k[mask] + dk[mask], 1e-6, 1e6)
+
+
 ENSEMBLE_CASES = {
     "cl-sync": dict(rule=cl.CoupledLearning(lr=0.2)),
     "cl-bernoulli": dict(rule=cl.CoupledLearning(lr=0.2), schedule=cl.Bernoulli(0.3)),
@@ -330,6 +333,19 @@ ENSEMBLE_CASES = {
     ),
     "poisson": dict(rule=cl.CoupledLearning(lr=0.2), schedule=cl.PoissonClocks(0.4)),
     "record-state": dict(rule=cl.CoupledLearning(lr=0.2), record_state=True, record_every=7),
+    "staggered": dict(rule=cl.CoupledLearning(lr=0.2), schedule=cl.Staggered(3)),
+    "staggered-random": dict(
+        rule=cl.SteppedCoupledLearning(taps=16), schedule=cl.Staggered(4, phase="random")
+    ),
+    "replacement": dict(rule=cl.CoupledLearning(lr=0.2), batch_size=3, sampling="replacement"),
+    "cyclic-ticks": dict(
+        rule=cl.SteppedCoupledLearning(taps=16),
+        batch_size=1,
+        sampling="cyclic",
+        ticks_per_example=3,
+        schedule=cl.Bernoulli(0.5),
+    ),
+    "user-rule": dict(rule=HalfRateRule(), schedule=cl.Bernoulli(0.5), batch_size=2),
 }
 
 
@@ -374,17 +390,16 @@ def test_ensemble_mixed_rules_group_and_keep_order():
 
 
 def test_ensemble_large_networks_fall_back_to_train(monkeypatch):
-    monkeypatch.setattr(ensemble, "STACK_MAX_FREE", 3)
+    monkeypatch.setattr(train_module, "STACK_MAX_FREE", 3)
     net = board()
     task = cl.tasks.regression(net, 2, 1, n_train=8, seed=2)
-    assert not ensemble.stackable(net, task)
     got = ensemble.train_many(net, task, seeds=[0, 1], steps=10, schedule=cl.Bernoulli(0.5))
     refs = [cl.train(net, task, seed=s, steps=10, schedule=cl.Bernoulli(0.5)) for s in (0, 1)]
     _compare(got, refs, rtol=0)
 
 
 def test_ensemble_is_exposed_and_validates():
-    assert cl.ensemble.train_ensemble is cl.ensemble.train_many
+    assert cl.ensemble.train_many is train_module.train_many
     net = board()
     task = cl.tasks.regression(net, 2, 1, n_train=8, seed=2)
     with pytest.raises(cl.ValidationError, match="entries but there are"):

@@ -1,18 +1,19 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import ensemble, plots, tasks
+from . import ensemble, plots, tasks, train
 from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
 from .network import Network
 from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
-from .rules import CoupledLearning, EdgeSignals, GradientDescent, Rule, RuleState
-from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Synchronous
+from .rules import CoupledLearning, GradientDescent, Rule
+from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Staggered, Synchronous
+from .signals import EdgeSignals, RuleState
 from .store import load, save
 from .sweep import sweep, sweep_histories, sweep_table
 from .tasks import Task
-from .train import TrainResult, train
+from .train import TrainResult
 
 
 def __getattr__(name: str):
@@ -40,6 +41,7 @@ __all__ = [
     "Rule",
     "RuleState",
     "Schedule",
+    "Staggered",
     "SteppedCoupledLearning",
     "Synchronous",
     "Task",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +81,13 @@ def disjoint(named: dict[str, np.ndarray]) -> None:
                 )
 
 
+def _infinite_ok(v: float, low, high, low_open: bool, high_open: bool) -> bool:
+    """An infinite value is allowed only at a closed end with no bound."""
+    if v > 0:
+        return high is None and not high_open
+    return low is None and not low_open
+
+
 def in_range(
     name: str,
     value,
@@ -89,7 +98,10 @@ def in_range(
     high_open: bool = False,
     integer: bool = False,
 ) -> float | int:
-    """Check a scalar hyperparameter and return it; the message states the allowed range."""
+    """Check a scalar hyperparameter and return it; the message states the allowed range.
+
+    An open end at infinity (``high=None, high_open=True``) refuses ``inf`` itself.
+    """
     lo = "(" if low_open else "["
     hi = ")" if high_open else "]"
     allowed = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
@@ -104,7 +116,12 @@ def in_range(
     if (
         (low is not None and (v < low or (low_open and v == low)))
         or (high is not None and (v > high or (high_open and v == high)))
-        or (math.isinf(v) and not (low is None and v < 0 or high is None and v > 0))
+        or (
+            math.isinf(v)
+            and not (
+                low is None and not low_open and v < 0 or high is None and not high_open and v > 0
+            )
+        )
     ):
         raise ValidationError(f"{name} must be {kind} in {allowed}; got {value!r}")
     return int(value) if integer else v
@@ -125,3 +142,146 @@ def check_conductances(k, n_edges: int, name: str = "k") -> np.ndarray:
             "as 1e-6 instead of zero or a negative value"
         )
     return arr
+
+
+# ---------------------------------------------------------------------------- train arguments
+@dataclass(frozen=True)
+class Param:
+    """One training argument: its type, allowed values, default, unit and meaning.
+
+    ``TRAIN_PARAMS`` is the single table that ``train``, ``train_many``, the TOML ``[train]``
+    section, the CLI and the generated config reference read.
+    """
+
+    name: str
+    kind: str  # "int", "float", "bool", "choice", "str", "array"
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+    optional: bool = False  # None is allowed
+    unit: str = ""
+    in_toml: bool = True
+
+    def check(self, value):
+        """Return ``value`` checked (and normalised); raise ``ValidationError`` naming it."""
+        if value is None and self.optional:
+            return None
+        if self.kind in ("int", "float"):
+            return in_range(
+                self.name,
+                value,
+                self.low,
+                self.high,
+                low_open=self.low_open,
+                high_open=self.high_open,
+                integer=self.kind == "int",
+            )
+        if self.kind == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                extra = " or None" if self.optional else ""
+                raise ValidationError(f"{self.name} must be true or false{extra}; got {value!r}")
+            return bool(value)
+        if self.kind == "choice" and value not in self.choices:
+            raise ValidationError(f"{self.name} must be one of {list(self.choices)}; got {value!r}")
+        if self.kind == "str" and not isinstance(value, str):
+            raise ValidationError(f"{self.name} must be a string; got {value!r}")
+        return value
+
+    def allowed(self) -> str:
+        """The allowed values in words, for the generated reference."""
+        if self.kind in ("int", "float"):
+            lo = "(" if self.low_open else "["
+            hi = ")" if self.high_open else "]"
+            low = "-inf" if self.low is None else self.low
+            high = "inf" if self.high is None else self.high
+            return f"{'integer' if self.kind == 'int' else 'number'} in {lo}{low}, {high}{hi}"
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        return {"bool": "true or false", "str": "a string", "array": "an array"}[self.kind]
+
+
+TRAIN_PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("steps", "int", 1000, "training steps (one batch and one schedule draw each)", 0),
+        Param(
+            "updates_per_edge",
+            "float",
+            None,
+            "instead of steps: expected updates per edge; steps = ceil(updates_per_edge / rate)",
+            0,
+            None,
+            low_open=True,
+            high_open=True,
+            optional=True,
+        ),
+        Param(
+            "batch_size",
+            "int",
+            None,
+            "examples per step; none = the full batch, 1 = online",
+            1,
+            optional=True,
+        ),
+        Param(
+            "sampling",
+            "choice",
+            "epoch",
+            "how batches are drawn: reshuffled per epoch, i.i.d. with replacement, or a fixed "
+            "cyclic order",
+            choices=("epoch", "replacement", "cyclic"),
+        ),
+        Param(
+            "ticks_per_example",
+            "int",
+            1,
+            "steps each batch is held for (hardware holds an input for several clock ticks)",
+            1,
+        ),
+        Param("seed", "int", 0, "determines every random stream of the run", 0),
+        Param(
+            "record_every",
+            "int",
+            None,
+            "record the history every this many steps; none = about 1000 rows",
+            1,
+            optional=True,
+        ),
+        Param("record_state", "bool", False, "also keep k (and taps) at every recorded step"),
+        Param(
+            "backend",
+            "str",
+            "auto",
+            "factorisation backend: auto, dense, qdldl, splu, cholmod, batched-ldl, stacked-dense",
+        ),
+        Param(
+            "k0", "array", None, "initial conductances (S), one per edge", optional=True, unit="S"
+        ),
+        Param(
+            "progress",
+            "bool",
+            None,
+            "progress bar on a terminal, log lines otherwise; none = on for >= 200 steps",
+            optional=True,
+            in_toml=False,
+        ),
+    )
+}
+
+
+def check_train_args(values: dict) -> dict:
+    """Check every training argument in ``values`` against ``TRAIN_PARAMS``; return a copy with
+    normalised values. Unknown names are refused with the list of known ones."""
+    out = {}
+    for name, value in values.items():
+        param = TRAIN_PARAMS.get(name)
+        if param is None:
+            raise ValidationError(
+                f"unknown training argument {name!r}: allowed are {list(TRAIN_PARAMS)}"
+            )
+        out[name] = value if param.kind == "array" else param.check(value)
+    return out

@@ -32,17 +32,16 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from ._validation import in_range
+from ._validation import TRAIN_PARAMS, check_conductances, check_train_args
 from .errors import ValidationError
 from .hardware import lab_network
 from .network import Network
 from .rules import RULES
-from .schedules import SCHEDULES
+from .schedules import SCHEDULES, steps_for
 from .tasks import allostery, iris, regression
 
 NETWORKS = {
@@ -52,16 +51,7 @@ NETWORKS = {
     "edges": Network.from_edges,
 }
 TASKS = {"regression": regression, "allostery": allostery, "iris": iris}
-TRAIN_KEYS = (
-    "steps",
-    "updates_per_edge",
-    "batch_size",
-    "seed",
-    "record_every",
-    "record_state",
-    "backend",
-    "k0",
-)
+TRAIN_KEYS = tuple(name for name, p in TRAIN_PARAMS.items() if p.in_toml)
 SECTIONS = ("name", "network", "task", "rule", "schedule", "train")
 
 
@@ -144,27 +134,15 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_train(kw: dict, net: Network, schedule) -> None:
-    """Check the [train] values up front (``train`` checks them again when it runs)."""
-    from ._validation import check_conductances
-    from .physics import BACKENDS
+    """Check the [train] values up front against the one table of training arguments."""
+    from .train import check_backend
 
-    checks = {
-        "steps": lambda v: in_range("steps", v, 0, None, integer=True),
-        "batch_size": lambda v: in_range("batch_size", v, 1, None, integer=True),
-        "seed": lambda v: in_range("seed", v, 0, None, integer=True),
-        "record_every": lambda v: in_range("record_every", v, 1, None, integer=True),
-        "k0": lambda v: check_conductances(v, net.n_edges, "k0"),
-    }
     try:
-        for key, check in checks.items():
-            if key in kw:
-                check(kw[key])
-        if "record_state" in kw and not isinstance(kw["record_state"], bool):
-            raise ValidationError(f"record_state must be true or false; got {kw['record_state']!r}")
-        if "backend" in kw and kw["backend"] not in ("auto", *BACKENDS):
-            raise ValidationError(
-                f"backend must be one of {['auto', *BACKENDS]}; got {kw['backend']!r}"
-            )
+        check_train_args({k: v for k, v in kw.items() if k != "k0"})
+        if "k0" in kw:
+            check_conductances(kw["k0"], net.n_edges, "k0")
+        if "backend" in kw:
+            check_backend(kw["backend"])
     except ValidationError as exc:
         raise ValidationError(f"[train] {exc}") from None
     try:
@@ -198,9 +176,10 @@ def build(cfg: dict[str, Any]):
         if "steps" in kw:
             raise ValidationError("give train.steps or train.updates_per_edge, not both")
         upe = kw.pop("updates_per_edge")
-        if isinstance(upe, bool) or not isinstance(upe, (int, float)) or not upe > 0:
-            raise ValidationError(f"train.updates_per_edge must be a number > 0; got {upe!r}")
-        kw["steps"] = math.ceil(upe / schedule.updates_per_step(net.n_edges) - 1e-9)
+        try:
+            kw["steps"] = steps_for(upe, schedule, net.n_edges)
+        except ValidationError as exc:
+            raise ValidationError(f"[train] {exc}") from None
     return net, task, rule, schedule, kw
 
 

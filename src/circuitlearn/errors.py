@@ -18,3 +18,22 @@ class FloatingNodesError(ValidationError):
             "path to any fixed (input, ground or output) node, so their voltages are undefined. "
             "Connect them to the rest of the network, or add one of them to the fixed nodes."
         )
+
+
+class TrainingDiverged(ArithmeticError):
+    """Training produced a non-finite error or conductance; ``step`` is where it was seen and
+    ``result`` the run up to the last finite record (or None)."""
+
+    def __init__(self, message: str, step: int, result=None):
+        super().__init__(message)
+        self.step = step
+        self.result = result
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; ``result`` holds the run up to the interruption (its config says
+    ``complete = false``) so that nothing finished is lost."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result

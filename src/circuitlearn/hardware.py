@@ -54,6 +54,9 @@ class SteppedCoupledLearning(Rule):
     offset: float = 0.0
     tap_spread: float = 0.0
 
+    local = True
+    vectorised = True
+
     def __post_init__(self) -> None:
         in_range("eta", self.eta, 0, 1, low_open=True)
         in_range("taps", self.taps, 2, None, integer=True)
@@ -100,26 +103,36 @@ class SteppedCoupledLearning(Rule):
         )
         return RuleState(1.0 / self.resistance(taps, scale), taps, offset, scale)
 
-    def comparator(self, signals: EdgeSignals, rng: np.random.Generator) -> np.ndarray:
-        """``mean(dVc^2) - mean(dVf^2)`` as each edge's comparator measures it (V^2), (E,)."""
+    def comparator(self, signals: EdgeSignals, rng) -> np.ndarray:
+        """``mean(dVc^2) - mean(dVf^2)`` as each edge's comparator measures it (V^2), (E,) or
+        (R, E); ``rng`` is one generator, or one per replica for a leading replica axis."""
         if self.noise > 0:
-            f = signals.free + rng.normal(0.0, self.noise, signals.free.shape)
-            c = signals.clamped + rng.normal(0.0, self.noise, signals.clamped.shape)
-            return np.mean(c**2, axis=0) - np.mean(f**2, axis=0)
+            f, c = signals.free, signals.clamped
+            if f.ndim == 2:  # one replica: (b, E)
+                f = f + rng.normal(0.0, self.noise, f.shape)
+                c = c + rng.normal(0.0, self.noise, c.shape)
+            else:  # (R, b, E): each replica draws from its own stream, free then clamped
+                f = f + np.stack([g.normal(0.0, self.noise, f.shape[1:]) for g in rng])
+                c = c + np.stack([g.normal(0.0, self.noise, c.shape[1:]) for g in rng])
+            return np.mean(c**2, axis=-2) - np.mean(f**2, axis=-2)
         return signals.clamped_sq - signals.free_sq
 
     def apply(self, state: RuleState, signals, mask, rng) -> None:
         diff = self.comparator(signals, rng)
         # A difference below the round-off of the simulation's largest squared drop is an
         # exact tie (e.g. a dead-end edge carrying no current), not a signal: without this
-        # floor, np.sign of +-1e-33 would move taps at random.
-        scale = max(float(np.max(signals.free_sq)), float(np.max(signals.clamped_sq)), 0.0)
+        # floor, np.sign of +-1e-33 would move taps at random. One scale per replica.
+        scale = np.maximum(
+            np.max(signals.free_sq, axis=-1, keepdims=True),
+            np.max(signals.clamped_sq, axis=-1, keepdims=True),
+        )
+        scale = np.maximum(scale, 0.0)
         diff = np.where(np.abs(diff) <= 64 * np.finfo(float).eps * scale, 0.0, diff)
         if state.offset is not None:
             diff = diff + state.offset
         move = np.where(np.abs(diff) > self.deadband, np.sign(diff), 0).astype(np.int64)
         state.taps[mask] = np.clip(state.taps[mask] + move[mask], 0, self.taps - 1)
-        state.k[:] = 1.0 / self.resistance(state.taps, state.tap_scale)
+        state.k[...] = 1.0 / self.resistance(state.taps, state.tap_scale)
 
 
 def lab_network() -> Network:

@@ -1,4 +1,5 @@
-"""Free and clamped states of a task, and what every edge measures in them (DESIGN §4, §8).
+"""The response kernel: free and clamped states of a task, and what every edge measures in them,
+for R >= 1 replicas at once (docs/design.md §4, §8).
 
 Everything is linear in the boundary data ``z = (x, y)`` (V), so one factorisation of the free
 system and ``n_in + n_out`` solves give every edge's drop as a row vector acting on ``z``:
@@ -11,179 +12,285 @@ system and ``n_in + n_out`` solves give every edge's drop as a row vector acting
 
 A batch's mean of squared drops is then a quadratic form in its second-moment matrix of ``z``:
 the cost of a full-batch step does not grow with the number of examples.
+
+Two ways to settle, one algebra: a single replica on a sparse (or dense) factor with pattern
+reuse and rank-r updates (``circuitlearn.backends``), or R replicas of one shape on a stacked
+factor with a leading replica axis (``circuitlearn.stacked``). Every map below carries that
+replica axis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
+from .errors import ValidationError
 from .network import Network
 from .physics import LaplacianSolver
 from .signals import EdgeSignals
+from .stacked import BatchedLDL, StackedDense
 from .tasks import Task
+
+#: Backends that factor many replicas at once (``circuitlearn.stacked``).
+STACKED_BACKENDS = ("batched-ldl", "stacked-dense")
+
+
+def same_roles(a: Task, b: Task) -> bool:
+    """True when two tasks fix the same nodes in the same roles."""
+    return all(
+        np.array_equal(getattr(a, f), getattr(b, f))
+        for f in ("input_nodes", "output_nodes", "ground_nodes")
+    )
 
 
 class TaskSystem:
-    """The free-state solver of ``net`` for ``task``'s inputs and ground, with the per-edge
-    linear maps of one conductance vector.
+    """Free-state solver(s) of a task and the per-edge linear maps of the current conductances.
 
     Parameters
     ----------
-    net, task
+    net : Network or sequence of Network
+        One network, or one per replica (all of one shape: nodes, edges, roles' sizes).
+    task : Task or sequence of Task
+        One task, or one per replica.
     backend : str
-        Factorisation backend, see ``physics.LaplacianSolver``.
+        ``"auto"``, a single-system backend (``"dense"``, ``"qdldl"``, ``"splu"``,
+        ``"cholmod"``; one replica only) or a stacked one (``"batched-ldl"``, ``"stacked-dense"``).
+        ``"auto"`` with several replicas: batched LDL when they share network and roles, else
+        stacked dense.
 
     Notes
     -----
+    Built from one network and one task, the public methods return arrays without the replica
+    axis (``outputs`` (M, n_out), ``signals`` (E,)); built from sequences they keep it.
     ``settle`` costs one numeric refactorisation (or a rank-r update, or nothing when no
-    conductance changed) and one solve with ``n_in + n_out`` right-hand sides; every per-edge
-    quantity is then a difference of the solution at the edge's two ends. The per-edge work
-    array of the signals is reused from step to step (fresh large temporaries cost page faults
-    at every step) and kept edge-last, ``(rows, E)``, where the reductions are fastest.
+    conductance changed) and one solve with ``n_in + n_out`` right-hand sides per replica.
     """
 
-    def __init__(self, net: Network, task: Task, backend: str = "auto"):
-        task.check_network(net)
-        self.net, self.task = net, task
-        self.solver = LaplacianSolver(net, task.source_nodes, backend=backend)
+    def __init__(
+        self,
+        net: Network | Sequence[Network],
+        task: Task | Sequence[Task],
+        backend: str = "auto",
+    ):
+        self.squeeze = isinstance(net, Network) and isinstance(task, Task)
+        nets = [net] if isinstance(net, Network) else list(net)
+        tasks = [task] if isinstance(task, Task) else list(task)
+        if len(nets) == 1 and len(tasks) > 1:
+            nets = nets * len(tasks)
+        if len(tasks) == 1 and len(nets) > 1:
+            tasks = tasks * len(nets)
+        if len(nets) != len(tasks):
+            raise ValidationError(f"{len(nets)} networks but {len(tasks)} tasks: give one each")
+        for n_, t_ in zip(nets, tasks, strict=True):
+            t_.check_network(n_)
+        self.nets, self.tasks = nets, tasks
+        self.net, self.task = nets[0], tasks[0]
+        self.n_replicas = rr = len(nets)
+        shared = all(n_ is nets[0] for n_ in nets) and all(same_roles(t, tasks[0]) for t in tasks)
+        self.shared = shared
+        stacked = backend in STACKED_BACKENDS or (backend == "auto" and rr > 1)
+        if rr > 1 and not stacked:
+            raise ValidationError(
+                f"backend {backend!r} factors one network; with {rr} replicas use 'auto' or "
+                f"one of {list(STACKED_BACKENDS)}"
+            )
+        uniq = [0] if shared else range(rr)
+        solver_backend = "dense" if stacked else backend  # stacked: the solver gives structure
+        self.solvers = [
+            LaplacianSolver(nets[r], tasks[r].source_nodes, backend=solver_backend) for r in uniq
+        ]
+        self.solver = self.solvers[0]
         s = self.solver
-        self.t_pos = s.free_index[task.output_nodes]
-        n_in, n_out = task.n_inputs, task.n_outputs
+        self.n_in, self.n_out = n_in, n_out = self.task.n_inputs, self.task.n_outputs
         self.dim = d = n_in + n_out
-        self._b_csc = net.incidence.tocsc()
-        self._b_free = None
-        # Input couplings: rhs[u, c] = k_j for each edge j joining free node u to input c
-        # (sources are the inputs, then ground; ground columns carry 0 V and drop out).
-        src = s.boundary_fixed < n_in
-        self._cin_u, self._cin_c, self._cin_e = (
-            s.boundary_free[src],
-            s.boundary_fixed[src],
-            s.boundary_edge[src],
-        )
-        self._rhs = np.zeros((s.free.size, d), order="F")
-        self._rhs[self.t_pos, n_in + np.arange(n_out)] = 1.0
-        # Response of every node per unit boundary value, nodes in solver order (free nodes,
-        # then the fixed ones) so that a solve lands in one block: ``_vfull`` (N, d); each
-        # input is 1 V on its own column (sources are the inputs, then ground).
-        nu = s.free.size
-        order = np.concatenate([s.free, s.fixed])
-        self._vfull = np.zeros((net.n_nodes, d))
-        self._vfull[nu + np.arange(n_in), np.arange(n_in)] = 1.0
-        pos = np.empty(net.n_nodes, np.int64)
-        pos[order] = np.arange(net.n_nodes)
-        self._ea, self._eb = pos[net.edges[:, 0]], pos[net.edges[:, 1]]
-        self._b_perm = self._b_csc[:, order].tocsr()  # incidence, columns in solver order
-        self._drops = None
-        self._work = np.empty((0, net.n_edges))  # coefficient blocks applied to D^T
-        self._coef = {}
+        self.nu = nu = s.free.size
+        self.n_edges = e = self.net.n_edges
+        n_nodes = self.net.n_nodes
+        for t in tasks:
+            if (t.n_inputs, t.n_outputs, t.source_nodes.size) != (n_in, n_out, s.fixed.size):
+                raise ValidationError("every replica's task must have the same numbers of roles")
+        # per structure: output rows, input couplings and edge ends in solver order (free
+        # nodes, then the fixed ones: inputs, then ground)
+        t_pos, cin, ends = [], [], []
+        for sv, t in zip(self.solvers, [tasks[r] for r in uniq], strict=True):
+            if sv.free.size != nu or sv.net.n_edges != e or sv.net.n_nodes != n_nodes:
+                raise ValidationError("every replica's network must have the same shape")
+            t_pos.append(sv.free_index[t.output_nodes])
+            src = sv.boundary_fixed < n_in  # ground columns carry 0 V and drop out
+            cin.append((sv.boundary_free[src], sv.boundary_fixed[src], sv.boundary_edge[src]))
+            pos = np.empty(n_nodes, np.int64)
+            pos[np.concatenate([sv.free, sv.fixed])] = np.arange(n_nodes)
+            ends.append((pos[sv.net.edges[:, 0]], pos[sv.net.edges[:, 1]]))
+        self.t_pos = np.stack(t_pos)  # (R|1, n_out)
+        self._ea = np.stack([a for a, _ in ends])  # (R|1, E)
+        self._eb = np.stack([b for _, b in ends])
+        self._cin = cin
+        if stacked:
+            name = backend if backend != "auto" else ("batched-ldl" if shared else "stacked-dense")
+            if name == "batched-ldl" and not shared:
+                raise ValidationError(
+                    "backend 'batched-ldl' needs every replica on one network with the same "
+                    "node roles; use 'stacked-dense'"
+                )
+            patterns = [sv.pattern for sv in self.solvers]
+            if name == "batched-ldl":
+                self.factor = BatchedLDL(patterns[0], rr)
+            else:
+                self.factor = StackedDense(patterns, rr)
+            self._asm = self._stacked_assembly()
+        else:
+            self.factor = None
+            self._b_perm = sp.csr_matrix(
+                (
+                    np.r_[np.ones(e), -np.ones(e)],
+                    (np.r_[np.arange(e), np.arange(e)], np.r_[self._ea[0], self._eb[0]]),
+                ),
+                shape=(e, n_nodes),
+            )
+        self.backend = self.factor.name if stacked else s.factor.name if s.factor else "none"
+        # node responses per unit boundary value, solver order, (R, N, d): each input is 1 V
+        # on its own column
+        self._v = np.zeros((rr, n_nodes, d))
+        self._v[:, nu + np.arange(n_in), np.arange(n_in)] = 1.0
+        self._rhs = np.zeros((rr, nu, d))
+        self._rhs[np.arange(rr)[:, None], self.t_pos, n_in + np.arange(n_out)] = 1.0
+        self._rhs_f = np.asfortranarray(self._rhs[0])  # column solves of one sparse factor
+        self.R_T = np.zeros((rr, n_out, n_in))  # free output volts per input volt
+        self.Z_TT = np.zeros((rr, n_out, n_out))  # output volts per output ampere, SPD
+        self._drops: np.ndarray | None = None
+        self._work = np.empty((rr, 0, e))
+        self._coef: dict = {}
         self._zkey = None
         self._settled = False
 
-    @property
-    def b_free(self) -> sp.csr_matrix:
-        """Incidence restricted to the free nodes (E, n_U)."""
-        if self._b_free is None:
-            self._b_free = self._b_csc[:, self.solver.free].tocsr()
-        return self._b_free
+    # ------------------------------------------------------------------ settling
+    def _stacked_assembly(self) -> sp.csr_matrix:
+        """Sparse map from conductances to [factor data | input couplings] of every replica:
+        shared structure (rows, E); otherwise block-diagonal (R * rows, R * E), padded."""
+        nu, n_in = self.nu, self.n_in
+        width = max(sv.data_map.shape[0] for sv in self.solvers)
+        blocks = []
+        for sv, (u, c, j) in zip(self.solvers, self._cin, strict=True):
+            dm = sv.data_map.tocoo()
+            rows = np.r_[dm.row, width + u * n_in + c]
+            cols = np.r_[dm.col, j]
+            vals = np.r_[dm.data, np.ones(j.size)]
+            blocks.append(
+                sp.csr_matrix((vals, (rows, cols)), shape=(width + nu * n_in, self.n_edges))
+            )
+        self._width = width
+        return blocks[0] if len(blocks) == 1 else sp.block_diag(blocks, format="csr")
 
-    @property
-    def b_in(self) -> np.ndarray:
-        """Incidence restricted to the input nodes (E, n_in), dense."""
-        return self._b_csc[:, self.task.input_nodes].toarray()
-
-    def settle(self, k: np.ndarray) -> None:
-        """Factor for conductances ``k`` (S) and compute the response maps."""
-        s = self.solver
-        if not s.update(k) and self._settled:
-            return  # nothing changed: the maps of the previous settle still hold
-        n_in = self.task.n_inputs
-        rhs = self._rhs
-        if self._cin_e.size:
-            rhs[self._cin_u, self._cin_c] = s.k[self._cin_e]
-        sol = s.solve_reduced(rhs).reshape(s.free.size, -1)
-        self.R = sol[:, :n_in]  # (n_U, n_in): free voltages per volt on each input
-        self.Z = sol[:, n_in:]  # (n_U, n_out): free voltages per ampere into each output
-        self.R_T = self.R[self.t_pos]  # (n_out, n_in)
-        self.Z_TT = self.Z[self.t_pos]  # (n_out, n_out), SPD
-        self._vfull[: s.free.size] = sol
+    def settle(self, k: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Factor for conductances ``k`` (S): (E,) or (R, E); with ``rows`` (R',) only those
+        replicas, ``k`` (R', E)."""
+        k = np.asarray(k, dtype=np.float64)
+        if k.ndim == 1:
+            k = k[None]
+        nu, n_in = self.nu, self.n_in
+        if self.factor is None:  # one replica on a single-system factor
+            s = self.solver
+            if not s.update(k[0]) and self._settled:
+                return  # nothing changed: the maps of the previous settle still hold
+            rhs = self._rhs_f
+            u, c, j = self._cin[0]
+            if j.size:
+                rhs[u, c] = s.k[j]
+            sol = s.solve_reduced(rhs).reshape(nu, -1)[None]
+        else:
+            rr = k.shape[0]
+            if self.shared:
+                flat = (self._asm @ k.T).T  # (R', rows)
+            else:
+                full = np.zeros((self.n_replicas, self.n_edges))
+                full[rows if rows is not None else slice(None)] = k
+                flat = (self._asm @ full.ravel()).reshape(self.n_replicas, -1)
+                if rows is not None:
+                    flat = flat[rows]
+            self.factor.refactor(flat[:, : self._width], rows)
+            rhs = self._rhs if rows is None else self._rhs[rows]
+            rhs[:, :, :n_in] = flat[:, self._width :].reshape(rr, nu, n_in)
+            sol = self.factor.solve(rhs, rows)
+        sel = slice(None) if rows is None else rows
+        self._v[sel, :nu] = sol
+        if self.t_pos.shape[0] == 1:
+            at_t = sol[:, self.t_pos[0]]
+        else:
+            tp = self.t_pos if rows is None else self.t_pos[rows]
+            at_t = np.take_along_axis(sol, tp[:, :, None], axis=1)
+        self.R_T[sel] = at_t[:, :, :n_in]
+        self.Z_TT[sel] = at_t[:, :, n_in:]
         self._drops = None
         self._coef = {}
         self._settled = True
 
-    def _drops_t(self, edges: np.ndarray | None) -> np.ndarray:
-        """``D^T = [P_x | B_U Z]^T`` (n_in + n_out, E or r): each edge's drop per volt on each
-        input and per ampere into each output; every map below is ``D @ C`` for a small
-        ``C`` (d, d)."""
-        v = self._vfull
-        if edges is not None:
-            return (v[self._ea[edges]] - v[self._eb[edges]]).T
+    def _drops_t(self, rows=None, edges: np.ndarray | None = None) -> np.ndarray:
+        """``D^T = [P_x | B_U Z]^T`` (R', d, E or r): each edge's drop per volt on each input
+        and per ampere into each output; every map below is ``C^T D^T`` for a small ``C``."""
+        if self.factor is None:
+            v = self._v[0]
+            if edges is not None:
+                return (v[self._ea[0, edges]] - v[self._eb[0, edges]]).T[None]
+            if self._drops is None:
+                self._drops = (self._b_perm @ v).T[None]  # (1, d, E)
+            return self._drops
         if self._drops is None:
-            self._drops = self._b_perm @ v  # (E, d)
-        return self._drops.T
+            vt = np.swapaxes(self._v, 1, 2)  # (R, d, N)
+            if self._ea.shape[0] == 1:
+                self._drops = vt[:, :, self._ea[0]] - vt[:, :, self._eb[0]]
+            else:
+                ea, eb = self._ea[:, None, :], self._eb[:, None, :]
+                self._drops = np.take_along_axis(vt, ea, 2) - np.take_along_axis(vt, eb, 2)
+        return self._drops if rows is None else self._drops[rows]
 
-    @property
-    def P_x(self) -> np.ndarray:
-        """Free drops per volt on each input, ``B_U R + B_I`` (E, n_in)."""
-        return self._drops_t(None)[: self.task.n_inputs].T
+    # ------------------------------------------------------------------ readouts
+    def outputs(self, x: np.ndarray, rows=None) -> np.ndarray:
+        """Free-state output voltages for inputs ``x``: (M, n_in) or (R|1, M, n_in) ->
+        (R', M, n_out), or (M, n_out) for a single-replica system."""
+        r_t = self.R_T if rows is None else self.R_T[rows]
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 2 or x.shape[0] == 1:
+            x2 = x if x.ndim == 2 else x[0]
+            n, n_out, n_in = r_t.shape
+            flat = x2 @ r_t.transpose(2, 0, 1).reshape(n_in, n * n_out)  # one product
+            out = flat.reshape(-1, n, n_out).transpose(1, 0, 2)
+        else:
+            out = x @ np.swapaxes(r_t, 1, 2)
+        return out[0] if self.squeeze else out
 
-    @property
-    def _bz(self) -> np.ndarray:
-        return self._drops_t(None)[self.task.n_inputs :].T
-
-    def outputs(self, x: np.ndarray) -> np.ndarray:
-        """Free-state output voltages (M, n_out) for inputs ``x`` (M, n_in)."""
-        return x @ self.R_T.T
-
-    def _coefficients(self, eta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(C_f, C_c, C_g)`` (d, d) with free, clamped and adjoint maps ``D @ C``."""
-        got = self._coef.get(eta)
+    def coefficients(self, eta: float, rows=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(C_f, C_c, C_g)`` (R', d, d): free, clamped and adjoint maps ``C^T D^T``."""
+        key = (eta, None if rows is None else rows.tobytes())
+        got = self._coef.get(key)
         if got is not None:
             return got
-        n_in, n_out = self.task.n_inputs, self.task.n_outputs
-        d = self.dim
-        c_f = np.zeros((d, d))
-        c_f[:n_in, :n_in] = np.eye(n_in)
+        n_in, n_out, d = self.n_in, self.n_out, self.dim
+        r_t = self.R_T if rows is None else self.R_T[rows]
+        z_tt = self.Z_TT if rows is None else self.Z_TT[rows]
+        rr = r_t.shape[0]
+        c_f = np.zeros((rr, d, d))
+        c_f[:, np.arange(n_in), np.arange(n_in)] = 1.0
         # clamped: P_x - g R_T on x and g on y, with g = eta B_U Z Z_TT^-1 (Z_TT symmetric)
-        zi = eta * np.linalg.inv(self.Z_TT)
+        zi = eta * np.linalg.inv(z_tt)
         c_c = c_f.copy()
-        c_c[n_in:, :n_in] = -zi @ self.R_T
-        c_c[n_in:, n_in:] = zi
+        c_c[:, n_in:, :n_in] = -zi @ r_t
+        c_c[:, n_in:, n_in:] = zi
         # adjoint: (2 / n_out) B_U Z (R_T x - y)
-        c_g = np.zeros((d, d))
-        c_g[n_in:, :n_in] = (2.0 / n_out) * self.R_T
-        c_g[n_in:, n_in:] = -(2.0 / n_out) * np.eye(n_out)
-        self._coef[eta] = got = (c_f, c_c, c_g)
+        c_g = np.zeros((rr, d, d))
+        c_g[:, n_in:, :n_in] = (2.0 / n_out) * r_t
+        c_g[:, n_in:, n_in:] = -(2.0 / n_out) * np.eye(n_out)
+        self._coef[key] = got = (c_f, c_c, c_g)
         return got
 
-    def maps(
-        self,
-        eta: float,
-        clamped: bool = True,
-        gradient: bool = False,
-        edges: np.ndarray | None = None,
-    ):
-        """Per-edge linear maps acting on ``z = (x, y)``: free, clamped and adjoint drops.
-
-        Returns ``(P_f, P_c, P_g)``, each (E, n_in + n_out) or None; with ``edges`` (an index
-        array) only those edges' rows.
-        """
-        dt = self._drops_t(edges)
-        c_f, c_c, c_g = self._coefficients(eta)
-        return (
-            (c_f.T @ dt).T,
-            (c_c.T @ dt).T if clamped else None,
-            (c_g.T @ dt).T if gradient else None,
-        )
-
-    def _factor_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``F`` (d, q) with ``F F^T = z^T z / b`` for ``z = (x, y)``, from a thin QR of ``z``
+    def _factor_z(self, z: np.ndarray) -> np.ndarray:
+        """``F`` (R|1, d, q) with ``F F^T = z^T z / b`` per replica, from a thin QR of ``z``
         (no squaring of the data); cached while the same batch comes back."""
-        z = np.concatenate([x, y], axis=1)
         key = self._zkey
         if key is not None and key[0].shape == z.shape and np.array_equal(key[0], z):
             return key[1]
-        f = np.linalg.qr(z, mode="r").T / np.sqrt(z.shape[0])
+        f = np.swapaxes(np.linalg.qr(z, mode="r"), -1, -2) / np.sqrt(z.shape[-2])
         self._zkey = (z, f)
         return f
 
@@ -196,50 +303,63 @@ class TaskSystem:
         gradient: bool = False,
         examples: bool = False,
         edges: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> EdgeSignals:
-        """What each edge measures for the batch ``(x, y)`` of shape (b, n_in), (b, n_out).
+        """What each edge measures for the batch ``(x, y)``: (b, n_in), (b, n_out), or with a
+        replica axis (R'|1, b, ...).
 
         Without per-example drops the batch enters only through its second moments
         ``z^T z / b = F F^T``: each mean square is the squared norm of a column of
         ``F^T C^T D^T`` (q, E), q <= n_in + n_out, whatever the batch size.
 
-        With ``edges`` (an index array) only those edges are computed; the others read 0 in
-        every returned array (for a rule that only updates those edges).
+        ``edges`` (single replica): only those edges are computed, the others read 0.
+        ``rows``: only those replicas (their signals, in that order).
         """
-        dt = self._drops_t(edges)
-        c_f, c_c, c_g = self._coefficients(eta)
+        z = np.concatenate([np.asarray(x, float), np.asarray(y, float)], axis=-1)
+        if z.ndim == 2:
+            z = z[None]
+        dt = self._drops_t(rows, edges)  # (R', d, E')
+        c_f, c_c, c_g = self.coefficients(eta, rows)
+        tr = np.swapaxes
         if examples:
-            z = np.concatenate([x, y], axis=1)
-            d_f = (z @ c_f.T) @ dt  # (b, E)
-            d_c = (z @ c_c.T) @ dt if clamped else None
+            d_f = (z @ tr(c_f, 1, 2)) @ dt  # (R', b, E')
+            d_c = (z @ tr(c_c, 1, 2)) @ dt if clamped else None
+            grad = None
+            if gradient:
+                grad = -np.mean(d_f * ((z @ tr(c_g, 1, 2)) @ dt), axis=1)
             sig = EdgeSignals(
-                free_sq=np.mean(d_f**2, axis=0),
-                clamped_sq=None if d_c is None else np.mean(d_c**2, axis=0),
-                grad=None if not gradient else -np.mean(d_f * ((z @ c_g.T) @ dt), axis=0),
+                free_sq=np.mean(d_f**2, axis=1),
+                clamped_sq=None if d_c is None else np.mean(d_c**2, axis=1),
+                grad=grad,
                 free=d_f,
                 clamped=d_c,
             )
         else:
-            f = self._factor_z(x, y)
-            q = f.shape[1]
+            f = self._factor_z(z)  # (R'|1, d, q)
+            q = f.shape[-1]
             blocks = [c_f @ f] + ([c_c @ f] if clamped else []) + ([c_g @ f] if gradient else [])
-            kt = np.concatenate(blocks, axis=1).T  # (nb * q, d)
-            if edges is None:
-                if self._work.shape[0] < kt.shape[0]:
-                    self._work = np.empty((kt.shape[0], dt.shape[1]))
-                w = np.matmul(kt, dt, out=self._work[: kt.shape[0]])
+            kt = tr(np.concatenate(blocks, axis=2), 1, 2)  # (R', nb * q, d)
+            shape = (dt.shape[0], kt.shape[1], dt.shape[2])
+            if edges is None and rows is None:
+                # the per-edge work array is reused: fresh large temporaries cost page faults
+                if self._work.shape[1] < shape[1] or self._work.shape[0] != shape[0]:
+                    self._work = np.empty(shape)
+                w = np.matmul(kt, dt, out=self._work[:, : shape[1]])
             else:
                 w = kt @ dt
             grad = None
             if gradient:
-                grad = -np.einsum("qe,qe->e", w[:q], w[-q:])
-            sq = np.square(w[: (1 + clamped) * q], out=w[: (1 + clamped) * q])
+                grad = -np.einsum("rqe,rqe->re", w[:, :q], w[:, -q:])
+            n_sq = (1 + clamped) * q
+            sq = np.square(w[:, :n_sq], out=w[:, :n_sq])
             sig = EdgeSignals(
-                free_sq=sq[:q].sum(axis=0),
-                clamped_sq=sq[q : 2 * q].sum(axis=0) if clamped else None,
+                free_sq=sq[:, :q].sum(axis=1),
+                clamped_sq=sq[:, q : 2 * q].sum(axis=1) if clamped else None,
                 grad=grad,
             )
-        return sig if edges is None else _scatter(sig, edges, self.net.n_edges)
+        if edges is not None:
+            sig = _scatter(sig, edges, self.n_edges)
+        return _squeeze(sig) if self.squeeze else sig
 
 
 def _scatter(sig: EdgeSignals, edges: np.ndarray, n_edges: int) -> EdgeSignals:
@@ -253,3 +373,7 @@ def _scatter(sig: EdgeSignals, edges: np.ndarray, n_edges: int) -> EdgeSignals:
         return out
 
     return EdgeSignals(**{name: full(v) for name, v in vars(sig).items()})
+
+
+def _squeeze(sig: EdgeSignals) -> EdgeSignals:
+    return EdgeSignals(**{n: None if v is None else v[0] for n, v in vars(sig).items()})

@@ -142,24 +142,29 @@ class Task:
         return self.x_test is not None
 
     # ------------------------------------------------------------------ scoring
-    def error(self, v_out: np.ndarray, y: np.ndarray) -> float:
-        """Mean squared error (V^2) over examples and outputs."""
-        return float(np.mean((np.asarray(v_out) - y) ** 2))
+    def error(self, v_out: np.ndarray, y: np.ndarray) -> float | np.ndarray:
+        """Mean squared error (V^2) over examples and outputs: (M, n_out) -> float, or with
+        leading replica axes (..., M, n_out) -> (...)."""
+        err = np.mean((np.asarray(v_out) - y) ** 2, axis=(-2, -1))
+        return float(err) if np.ndim(err) == 0 else err
 
     def labels(self, v: np.ndarray) -> np.ndarray | None:
-        """Class of each row of output voltages (or targets), or None for regression."""
+        """Class of each row of output voltages (or targets), (..., M, n_out) -> (..., M), or
+        None for regression: the nearest level, or the highest output (the first on a tie)."""
         v = np.asarray(v)
         if self.encoding == "levels":
-            return np.abs(v[:, :1] - np.asarray(self.levels)[None, :]).argmin(axis=1)
+            return np.abs(v[..., :1] - np.asarray(self.levels)).argmin(axis=-1)
         if self.encoding == "one-hot":
-            return v.argmax(axis=1)
+            return v.argmax(axis=-1)
         return None
 
-    def accuracy(self, v_out: np.ndarray, y: np.ndarray) -> float | None:
-        """Fraction of examples whose predicted class matches the target's, or None."""
+    def accuracy(self, v_out: np.ndarray, y: np.ndarray) -> float | np.ndarray | None:
+        """Fraction of examples whose predicted class matches the target's (float, or (...)
+        with leading replica axes), or None for regression."""
         if self.encoding is None:
             return None
-        return float(np.mean(self.labels(v_out) == self.labels(y)))
+        acc = np.mean(self.labels(v_out) == self.labels(y), axis=-1)
+        return float(acc) if np.ndim(acc) == 0 else acc
 
     def __repr__(self) -> str:
         m_test = 0 if self.x_test is None else len(self.x_test)
