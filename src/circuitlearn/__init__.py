@@ -1,6 +1,6 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import ensemble, plots, tasks
+from . import ensemble, gallery, plots, tasks
 from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
@@ -55,6 +55,7 @@ __all__ = [
     "load",
     "plots",
     "ensemble",
+    "gallery",
     "load_config",
     "run_config",
     "sweep",

@@ -39,7 +39,8 @@ from typing import Any
 
 from ._validation import in_range
 from .errors import ValidationError
-from .hardware import lab_network
+from .gallery import lab_board
+from .hardware import SteppedCoupledLearning  # noqa: F401  (registers its TOML kind)
 from .network import Network
 from .rules import RULES
 from .schedules import SCHEDULES
@@ -48,7 +49,7 @@ from .tasks import allostery, iris, regression
 NETWORKS = {
     "random": Network.random,
     "lattice": Network.lattice,
-    "board": lab_network,
+    "board": lab_board,
     "edges": Network.from_edges,
 }
 TASKS = {"regression": regression, "allostery": allostery, "iris": iris}
