@@ -98,3 +98,15 @@ def test_one_step_signals_match_reference(seed, make_case):
     # the clamped outputs really sit at V^F + eta (y - V^F)
     vout = vf[:, rtask.outputs]
     np.testing.assert_allclose(vc[:, rtask.outputs], vout + eta * (rtask.y - vout), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_per_example_baseline_matches_reference(seed, make_case):
+    """``bench.per_example_step`` (the benchmarks' baseline, used as an oracle for one update)
+    is the reference's synchronous coupled-learning update."""
+    from circuitlearn.bench import per_example_step
+
+    net, task, rtask, k = make_case(300 + seed, m=7, **SMALL)
+    dk = per_example_step(net, task, k, task.x_train, task.y_train, eta=0.3, lr=0.2)
+    want = rtask.cl_delta(k, lr=0.2, eta=0.3)
+    np.testing.assert_allclose(dk, want, rtol=RTOL, atol=RTOL * np.max(np.abs(want)))
