@@ -2,21 +2,20 @@
 
     pytest benchmarks/ --benchmark-only            # compare with --benchmark-autosave etc.
 
-Each benchmark times one unit of work of the training loop on a fixed network; the ratios
-the issue asks for (step vs floor, vs the per-example approach, desynchronous vs synchronous,
-ensemble vs loop) come from ``circuitlearn bench``, which measures them in one process.
+Each benchmark times one unit of work on a fixed gallery network; the ratios (step vs floor,
+vs the per-example approach, desynchronous vs synchronous, ensemble vs loop) come from
+``circuitlearn bench``, which measures them in one process.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 import circuitlearn as cl
-from circuitlearn.bench import bench_task, graph, lab_network
+from circuitlearn.bench import bench_task, floor_time
 from circuitlearn.cholmod import available as cholmod_available
-from circuitlearn.measure import TaskSystem
+from circuitlearn.gallery import planar_with_edges, random_board16
 
 
 @pytest.fixture(autouse=True)
@@ -27,40 +26,30 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="module", params=[10_000, 100_000], ids=["1e4", "1e5"])
 def planar(request):
-    net = graph("planar", request.param)
+    net = planar_with_edges(request.param)
     return net, bench_task(net, 64)
-
-
-def _step(system, task, rule, k, mask):
-    system.settle(k)
-    sig = system.signals(task.x_train, task.y_train, rule.eta)
-    rule.apply(cl.RuleState(k), sig, mask, None)
 
 
 def test_floor(benchmark, planar):
     """One numeric refactorisation plus one solve with n_in + n_out right-hand sides."""
     net, task = planar
-    system = TaskSystem(net, task)
-    k = np.ones(net.n_edges)
-    system.settle(k)
-    s = system.solver
-    data = s.data_map @ k
-    benchmark(lambda: (s.factor.refactor(data), s.factor.solve(system._rhs)))
+    benchmark.pedantic(floor_time, args=(net, task, "auto", 5), rounds=3)
 
 
 def test_sync_step(benchmark, planar):
-    """Settle, signals (moment form) and the rule, every edge changing."""
+    """Five synchronous full-batch ``cl.train`` steps (settle, signals, rule)."""
     net, task = planar
-    system = TaskSystem(net, task)
-    rule = cl.CoupledLearning(lr=0.01, eta=0.5)
-    k = np.ones(net.n_edges)
-    mask = np.ones(net.n_edges, bool)
-    benchmark(_step, system, task, rule, k, mask)
+    benchmark.pedantic(
+        cl.train,
+        args=(net, task),
+        kwargs=dict(rule=cl.CoupledLearning(lr=0.01), steps=5, record_every=5, progress=False),
+        rounds=3,
+    )
 
 
 @pytest.mark.skipif(not cholmod_available(), reason="CHOLMOD extra not installed")
 def test_desync_step_p1e3(benchmark, planar):
-    """Bernoulli(1e-3) step through ``train``'s default path (CHOLMOD rank-r updates)."""
+    """Bernoulli(1e-3) steps through ``train``'s default path (CHOLMOD rank-r updates)."""
     net, task = planar
     benchmark.pedantic(
         cl.train,
@@ -72,8 +61,8 @@ def test_desync_step_p1e3(benchmark, planar):
 
 @pytest.mark.parametrize("replicas", [100, 1000])
 def test_ensemble(benchmark, replicas):
-    """R replicas of the 16-edge board on Iris, 20 stacked steps."""
-    net = lab_network()
+    """R replicas of the 16-edge random board on Iris, 20 stacked steps."""
+    net = random_board16()
     task = cl.tasks.iris(net, "levels")
     benchmark.pedantic(
         cl.ensemble.train_many,

@@ -15,7 +15,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import circuitlearn as cl
-from circuitlearn.estimators import DEFAULT_RULE, CircuitClassifier, CircuitRegressor, crossbar
+from circuitlearn.estimators import DEFAULT_RULE, CircuitClassifier, CircuitRegressor
+from circuitlearn.gallery import crossbar
 
 #: Few, large steps: the same product lr * steps as the defaults, ten times faster.
 FAST = {"steps": 50, "rule": cl.CoupledLearning(lr=10.0, eta=0.1)}
@@ -126,6 +127,8 @@ def test_network_options():
         ({"network": 30, "nodes": {"input": list(range(7)), "output": [9]}}, r"'output'\] lists 1"),
         ({"nodes": {"input": [0], "output": [5]}}, r"nodes cannot be given with the crossbar"),
         ({"steps": 0}, r"steps must be an integer in \[1"),
+        ({"updates_per_edge": 0}, r"updates_per_edge must be a number in \(0"),
+        ({"updates_per_edge": True}, r"updates_per_edge must be a number"),
         ({"batch_size": 0}, r"batch_size must be an integer in \[1"),
         ({"rule": "CoupledLearning"}, r"rule must be a circuitlearn rule"),
         ({"schedule": 0.5}, r"schedule must be a circuitlearn schedule"),
@@ -195,6 +198,38 @@ def test_grid_search_over_desynchronisation():
     best = search.best_estimator_
     assert best.schedule == cl.Bernoulli(search.best_params_["schedule__p"])
     assert best.rule.lr == search.best_params_["rule__lr"]
+    assert search.score(x, y) > 0.8
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 1.0])
+def test_updates_per_edge_sets_the_steps_from_the_schedule_rate(p):
+    """``updates_per_edge`` trains ceil(U / p) Bernoulli(p) steps, so every schedule ends at
+    (about) U updates per edge whatever p, and ``steps`` is ignored."""
+    x, y = _linear(30)
+    est = CircuitRegressor(
+        rule=FAST["rule"], steps=3, schedule=cl.Bernoulli(p), updates_per_edge=40, random_state=1
+    ).fit(x, y[:, 0])
+    hist = est.history_
+    assert hist["step"].iloc[-1] == round(40 / p)
+    assert hist["updates_per_edge"].iloc[-1] == pytest.approx(40)
+    # the edges actually updated: Bernoulli draws, within 5 binomial standard deviations
+    n = est.network_.n_edges * round(40 / p)
+    sd = np.sqrt(n * p * (1 - p)) / est.network_.n_edges
+    assert abs(hist["updates"].iloc[-1] - 40) <= 5 * sd + 1e-12
+
+
+def test_grid_search_over_p_at_equal_updates_per_edge():
+    x, y = _linear(60)
+    search = GridSearchCV(
+        CircuitRegressor(
+            rule=FAST["rule"], schedule=cl.Bernoulli(0.5), updates_per_edge=50, random_state=0
+        ),
+        {"schedule__p": [0.25, 1.0]},
+        cv=3,
+    )
+    search.fit(x, y)
+    assert len(search.cv_results_["params"]) == 2
+    assert search.best_estimator_.history_["updates_per_edge"].iloc[-1] == pytest.approx(50)
     assert search.score(x, y) > 0.8
 
 

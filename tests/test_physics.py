@@ -1,8 +1,8 @@
 """Property tests of the settled state (DESIGN §2) on small random connected graphs.
 
 Kirchhoff's current law, minimum dissipated power, backend agreement, reciprocity, batching,
-superposition, the floating-component error, and a gallery of networks checked against a
-plain dense ``np.linalg.solve``.
+superposition, the floating-component error, and the incidence and Laplacian of every network of
+``circuitlearn.gallery`` (each backend on the gallery: ``tests/test_backends.py``).
 """
 
 from __future__ import annotations
@@ -259,56 +259,12 @@ def test_isolated_node_is_floating():
 
 
 # ------------------------------------------------------------------------------ gallery
-def small_board():
-    """A 16-edge board: a 3 x 3 lattice (12 edges) plus four diagonals."""
-    lat = cl.Network.lattice(3, 3)
-    diag = np.array([[0, 4], [2, 4], [4, 6], [4, 8]])
-    return cl.Network.from_edges(9, np.concatenate([np.asarray(lat.edges), diag]))
-
-
-def disconnected():
-    """Two triangles; the fixed nodes below all sit in the first one."""
-    return cl.Network.from_edges(6, [[0, 1], [1, 2], [2, 0], [3, 4], [4, 5], [5, 3]])
-
-
-GALLERY = {
-    "lattice-5x7": lambda: cl.Network.lattice(5, 7),
-    "lattice-1x6": lambda: cl.Network.lattice(1, 6),
-    "random-40": lambda: cl.Network.random(40, seed=3),
-    "random-120": lambda: cl.Network.random(120, seed=11, mean_degree=4.5),
-    "board-16": small_board,
-    "disconnected": disconnected,
-}
-
-
-def test_small_board_has_16_edges():
-    assert small_board().n_edges == 16
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", list(GALLERY))
-def test_gallery_against_dense_numpy(name, backend):
-    net = GALLERY[name]()
-    rng = np.random.default_rng(list(GALLERY).index(name))
-    k = rng.uniform(0.1, 10.0, net.n_edges)
-    fixed = np.array([0, 1, 2]) if name == "disconnected" else rng.permutation(net.n_nodes)[:3]
-    vals = rng.uniform(-1, 1, (4, fixed.size))
-    if name == "disconnected":
-        with pytest.raises(cl.FloatingNodesError) as info:
-            cl.solve(net, k, fixed, vals, backend=backend)
-        assert info.value.nodes == (3, 4, 5)
-        return
-    got = cl.solve(net, k, fixed, vals, backend=backend)
-    # plain dense numpy: build L and solve the free block directly
-    b = np.zeros((net.n_edges, net.n_nodes))
-    b[np.arange(net.n_edges), np.asarray(net.edges)[:, 0]] = 1
-    b[np.arange(net.n_edges), np.asarray(net.edges)[:, 1]] = -1
-    lap = b.T @ np.diag(k) @ b
-    free = np.setdiff1d(np.arange(net.n_nodes), fixed)
-    want = np.zeros((4, net.n_nodes))
-    want[:, fixed] = vals
-    want[:, free] = np.linalg.solve(lap[np.ix_(free, free)], -lap[np.ix_(free, fixed)] @ vals.T).T
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
-    # the incidence matrix the package builds is the same B
-    np.testing.assert_array_equal(net.incidence.toarray(), b)
-    np.testing.assert_allclose(net.laplacian(k).toarray(), lap, rtol=1e-14, atol=1e-14)
+def test_incidence_and_laplacian_match_reference(gallery_case):
+    """The package's incidence ``B`` and Laplacian ``B^T diag(k) B`` on every gallery network
+    equal the independent reference's (every backend's voltages: tests/test_backends.py)."""
+    name, net, _ = gallery_case
+    k = np.random.default_rng(7).uniform(0.1, 10.0, net.n_edges)
+    np.testing.assert_array_equal(net.incidence.toarray(), ref.incidence(net.n_nodes, net.edges))
+    np.testing.assert_allclose(
+        net.laplacian(k).toarray(), ref.laplacian(net.n_nodes, net.edges, k), rtol=1e-14, atol=1e-14
+    )

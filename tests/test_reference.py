@@ -17,28 +17,13 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
 RTOL = 1e-8
 
 
-def make_case(seed: int, n_nodes: int, n_extra: int, n_in: int, n_out: int, m: int):
-    """A random network, a random role assignment, random data and random k0."""
-    rng = np.random.default_rng(seed)
-    edges = ref.random_connected_edges(n_nodes, n_extra, rng)
-    net = cl.Network.from_edges(n_nodes, edges)
-    roles = rng.permutation(n_nodes)[: n_in + n_out + 1]
-    inputs, outputs, ground = roles[:n_in], roles[n_in : n_in + n_out], roles[-1:]
-    x = rng.uniform(0.0, 1.0, (m, n_in))
-    y = rng.uniform(0.0, 0.6, (m, n_out))
-    k0 = rng.uniform(0.3, 3.0, len(edges))
-    task = cl.Task(inputs, outputs, x, y, ground_nodes=ground)
-    rtask = ref.RefTask(n_nodes, edges, inputs, outputs, ground, x, y)
-    return net, task, rtask, k0
-
-
 SMALL = dict(n_nodes=14, n_extra=14, n_in=3, n_out=2)
 LARGE = dict(n_nodes=340, n_extra=330, n_in=4, n_out=3)
 
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("size", ["small", "large"])
-def test_solve_matches_reference(seed, size):
+def test_solve_matches_reference(seed, size, make_case):
     p = SMALL if size == "small" else LARGE
     net, task, rtask, k = make_case(100 + seed, m=5, **p)
     fixed = np.concatenate([task.input_nodes, task.ground_nodes, task.output_nodes])
@@ -52,7 +37,7 @@ def test_solve_matches_reference(seed, size):
     np.testing.assert_allclose(got1, want[0], rtol=RTOL, atol=RTOL * np.abs(want).max())
 
 
-def test_large_case_uses_sparse_backend():
+def test_large_case_uses_sparse_backend(make_case):
     """The large cases really exercise the sparse path (more than 300 free nodes)."""
     net, task, _, _ = make_case(100, m=5, **LARGE)
     solver = cl.LaplacianSolver(net, task.source_nodes)
@@ -74,7 +59,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("size", "seed", "m", "lr", "eta", "k_min", "k_max", "steps"), CASES)
-def test_train_matches_reference(size, seed, m, lr, eta, k_min, k_max, steps):
+def test_train_matches_reference(size, seed, m, lr, eta, k_min, k_max, steps, make_case):
     p = SMALL if size == "small" else LARGE
     net, task, rtask, k0 = make_case(seed, m=m, **p)
     rule = cl.CoupledLearning(lr=lr, eta=eta, k_min=k_min, k_max=k_max)
@@ -95,7 +80,7 @@ def test_train_matches_reference(size, seed, m, lr, eta, k_min, k_max, steps):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_one_step_signals_match_reference(seed):
+def test_one_step_signals_match_reference(seed, make_case):
     """Free and clamped squared drops, edge by edge, against the two separate dense solves."""
     from circuitlearn.measure import TaskSystem
 
@@ -113,3 +98,15 @@ def test_one_step_signals_match_reference(seed):
     # the clamped outputs really sit at V^F + eta (y - V^F)
     vout = vf[:, rtask.outputs]
     np.testing.assert_allclose(vc[:, rtask.outputs], vout + eta * (rtask.y - vout), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_per_example_baseline_matches_reference(seed, make_case):
+    """``bench.per_example_step`` (the benchmarks' baseline, used as an oracle for one update)
+    is the reference's synchronous coupled-learning update."""
+    from circuitlearn.bench import per_example_step
+
+    net, task, rtask, k = make_case(300 + seed, m=7, **SMALL)
+    dk = per_example_step(net, task, k, task.x_train, task.y_train, eta=0.3, lr=0.2)
+    want = rtask.cl_delta(k, lr=0.2, eta=0.3)
+    np.testing.assert_allclose(dk, want, rtol=RTOL, atol=RTOL * np.max(np.abs(want)))

@@ -191,7 +191,7 @@ def test_train_replicas_falls_back_to_train(monkeypatch):
     from circuitlearn.demo import LAB_IRIS_ROLES
     from circuitlearn.experiments.common import train_replicas
 
-    net = cl.hardware.lab_network()
+    net = cl.gallery.lab_board()
     tasks = [cl.tasks.iris(net, seed=i, **LAB_IRIS_ROLES) for i in range(2)]
     rule = cl.SteppedCoupledLearning(taps=16)
     kw = {"steps": 30, "batch_size": 1}

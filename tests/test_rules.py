@@ -49,20 +49,6 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
 WIDE = dict(k_min=1e-12, k_max=1e12)
 
 
-def make_case(seed, n_nodes=16, n_extra=14, n_in=3, n_out=1, m=6, ground=1):
-    rng = np.random.default_rng(seed)
-    edges = ref.random_connected_edges(n_nodes, n_extra, rng)
-    net = cl.Network.from_edges(n_nodes, edges)
-    roles = rng.permutation(n_nodes)[: n_in + n_out + ground]
-    inputs, outputs, gnd = roles[:n_in], roles[n_in : n_in + n_out], roles[n_in + n_out :]
-    x = rng.uniform(0.0, 1.0, (m, n_in))
-    y = rng.uniform(0.0, 0.6, (m, n_out))
-    k0 = rng.uniform(0.3, 3.0, len(edges))
-    task = cl.Task(inputs, outputs, x, y, ground_nodes=gnd)
-    rtask = ref.RefTask(n_nodes, edges, inputs, outputs, gnd, x, y)
-    return net, task, rtask, k0
-
-
 def cl_update(net, task, k0, lr, eta):
     """One synchronous full-batch CoupledLearning update from k0, two ways."""
     rule = cl.CoupledLearning(lr=lr, eta=eta, **WIDE)
@@ -84,7 +70,7 @@ ETAS = [0.3, 0.03, 0.003, 0.0003]
 
 # ------------------------------------------------------------------------------ (a) CL -> gradient
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_cl_update_tends_to_mse_gradient_one_output(seed):
+def test_cl_update_tends_to_mse_gradient_one_output(seed, make_case):
     net, task, rtask, k0 = make_case(seed, n_out=1)
     lr = 0.7
     grad = ref.mse_gradient_fd(rtask, k0)  # dC/dk of the mean squared error
@@ -104,7 +90,7 @@ def test_cl_update_tends_to_mse_gradient_one_output(seed):
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
-def test_cl_update_tends_to_weighted_gradient_several_outputs(seed):
+def test_cl_update_tends_to_weighted_gradient_several_outputs(seed, make_case):
     net, task, rtask, k0 = make_case(seed, n_out=3, m=7)
     lr = 0.7
     s0 = rtask.output_conductance(k0)
@@ -131,7 +117,7 @@ def test_cl_update_tends_to_weighted_gradient_several_outputs(seed):
 
 # ------------------------------------------------------------------------------ (b) GD
 @pytest.mark.parametrize(("seed", "n_out"), [(6, 1), (7, 2), (8, 3)])
-def test_gradient_descent_uses_the_exact_gradient(seed, n_out):
+def test_gradient_descent_uses_the_exact_gradient(seed, n_out, make_case):
     net, task, rtask, k0 = make_case(seed, n_out=n_out, m=9)
     grad_fd = ref.mse_gradient_fd(rtask, k0)
     system = TaskSystem(net, task)
@@ -225,7 +211,7 @@ def test_stepped_rule_default_start_and_conductance_formula():
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_stepped_training_step_against_reference(seed):
+def test_stepped_training_step_against_reference(seed, make_case):
     """One synchronous step of the stepped rule on a real task: every edge moves exactly one
     tap, up where the reference's clamped drop (mean square) exceeds the free one."""
     net, task, rtask, _ = make_case(10 + seed, n_out=2, m=8)
@@ -308,7 +294,7 @@ class Recording(cl.Schedule):
 
 
 @pytest.mark.parametrize("sched", ["bernoulli", "subset", "poisson"])
-def test_desynchronous_updates_against_reference(sched):
+def test_desynchronous_updates_against_reference(sched, make_case):
     """Replay the masks a schedule drew through the reference: masked edges keep their
     conductance, and PoissonClocks re-settles the physics between single-edge events."""
     net, task, rtask, k0 = make_case(20, n_out=2, m=5)
@@ -367,7 +353,7 @@ class SeenExamples(cl.Rule):
 
 
 @pytest.mark.parametrize(("batch_size", "sizes"), [(3, [3, 3, 3, 1]), (1, [1] * 10), (5, [5, 5])])
-def test_each_example_once_per_epoch(batch_size, sizes):
+def test_each_example_once_per_epoch(batch_size, sizes, make_case):
     net, task, rtask, k0 = make_case(30, n_out=1, m=10)
     rule = SeenExamples()
     epochs = 3
@@ -389,7 +375,7 @@ def test_each_example_once_per_epoch(batch_size, sizes):
     assert len(set(orders)) > 1  # reshuffled between epochs
 
 
-def test_full_batch_sees_every_example_every_step():
+def test_full_batch_sees_every_example_every_step(make_case):
     net, task, rtask, k0 = make_case(31, n_out=1, m=10)
     rule = SeenExamples()
     cl.train(net, task, rule=rule, steps=4, batch_size=None, k0=k0)
@@ -400,7 +386,7 @@ def test_full_batch_sees_every_example_every_step():
 
 # ------------------------------------------------------------------------------ (g) moment form
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_moment_form_equals_per_example_form(seed):
+def test_moment_form_equals_per_example_form(seed, make_case):
     net, task, rtask, k0 = make_case(40 + seed, n_in=3, n_out=2, m=25)
     system = TaskSystem(net, task)
     system.settle(k0)

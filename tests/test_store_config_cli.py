@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +14,6 @@ from circuitlearn.cli import app
 from circuitlearn.config import validate_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def test_every_module_imports():
-    for mod in pkgutil.walk_packages(cl.__path__, "circuitlearn."):
-        importlib.import_module(mod.name)
 
 
 def _small_config(**over):

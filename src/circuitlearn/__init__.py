@@ -1,6 +1,6 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import ensemble, plots, tasks, train
+from . import ensemble, gallery, plots, tasks, train
 from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
@@ -57,6 +57,7 @@ __all__ = [
     "load",
     "plots",
     "ensemble",
+    "gallery",
     "load_config",
     "run_config",
     "sweep",

@@ -3,7 +3,7 @@ update/downdate for desynchronous steps (DESIGN §8).
 
 Requires scikit-sparse 0.4 on a system SuiteSparse (``apt-get install libsuitesparse-dev``;
 ``pip install scikit-sparse==0.4.16``). When it is absent, asking for ``backend="cholmod"``
-falls back to ``qdldl`` with a one-line warning (see ``physics._make_backend``).
+falls back to ``qdldl`` with a one-line warning (see ``backends.make_backend``).
 
 The factor is a simplicial LDL^T of ``L[U,U]`` (CHOLMOD's update/downdate works on that form;
 on planar and lattice graphs it refactors as fast as the supernodal form on two cores and uses
@@ -50,21 +50,24 @@ class CholmodFactor:
     ----------
     upper : scipy.sparse.csc_matrix
         Upper triangle of ``L[U,U]`` (the pattern; values are given to ``refactor``).
-    ordering : str
-        CHOLMOD fill-reducing ordering (``"metis"``, ``"default"``, ``"amd"``, ``"nesdis"``).
-        METIS (nested dissection) costs more to analyse once but gives a bushier elimination
-        tree than AMD: on 2-D graphs of 10^5 edges a 100-edge update is 1.6-2.3x faster.
-        Falls back to CHOLMOD's default when METIS is not compiled in.
+
+    Notes
+    -----
+    The fill-reducing ordering is METIS (nested dissection): it costs more to analyse once but
+    gives a bushier elimination tree than AMD, so on 2-D graphs of 10^5 edges a 100-edge update
+    is 1.6-2.3x faster. ``ordering`` falls back to CHOLMOD's default when METIS is not compiled
+    in.
     """
 
     name = "cholmod"
+    #: CHOLMOD fill-reducing ordering tried first (see Notes).
+    ordering: str = "metis"
 
-    def __init__(self, upper: sp.csc_matrix, ordering: str = "metis"):
-        from sksparse import cholmod  # ImportError -> physics falls back to qdldl
+    def __init__(self, upper: sp.csc_matrix):
+        from sksparse import cholmod  # ImportError -> backends.make_backend falls back to qdldl
 
         self._cholmod = cholmod
         self.n = upper.shape[0]
-        self.ordering = ordering
         # CHOLMOD reads the lower triangle: the transpose of the upper CSC pattern, whose data
         # array is a fixed permutation of the upper one.
         marker = upper.copy()

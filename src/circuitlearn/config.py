@@ -38,7 +38,8 @@ from typing import Any
 
 from ._validation import TRAIN_PARAMS, check_conductances, check_train_args
 from .errors import ValidationError
-from .hardware import lab_network
+from .gallery import lab_board
+from .hardware import SteppedCoupledLearning  # noqa: F401  (registers its TOML kind)
 from .network import Network
 from .rules import RULES
 from .schedules import SCHEDULES, steps_for
@@ -47,7 +48,7 @@ from .tasks import allostery, iris, regression
 NETWORKS = {
     "random": Network.random,
     "lattice": Network.lattice,
-    "board": lab_network,
+    "board": lab_board,
     "edges": Network.from_edges,
 }
 TASKS = {"regression": regression, "allostery": allostery, "iris": iris}

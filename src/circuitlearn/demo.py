@@ -6,11 +6,9 @@ import copy
 from pathlib import Path
 
 from .config import run_config
+from .gallery import LAB_IRIS_ROLES
 from .plots import learning_curves
 from .store import save
-
-#: Node roles on ``hardware.lab_network()`` for Iris with one output ("levels" encoding).
-LAB_IRIS_ROLES = {"input_nodes": [0, 2, 3, 6], "output_nodes": [4], "ground_nodes": [7]}
 
 DEMO_CONFIG = {
     "name": "demo",

@@ -11,7 +11,8 @@ parameters whose fields are nested parameters, so
 >>> search = GridSearchCV(cl.CircuitRegressor(schedule=cl.Bernoulli(0.5)),
 ...                       {"schedule__p": [0.25, 0.5, 1.0]})
 
-searches over desynchronisation. Rules and schedules are frozen dataclasses: setting
+searches over desynchronisation (add ``updates_per_edge=...`` to compare the schedules at equal
+updates per edge rather than equal steps). Rules and schedules are frozen dataclasses: setting
 ``schedule__p`` replaces the schedule by a copy with the new ``p`` (``dataclasses.replace``).
 
 How data becomes voltages
@@ -29,6 +30,7 @@ levels). Predictions undo the target scaling.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 
 import numpy as np
@@ -40,7 +42,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import in_range, node_list
 from .errors import ValidationError
-from .hardware import lab_network
+from .gallery import crossbar, lab_board
 from .network import Network
 from .rules import CoupledLearning, Rule
 from .schedules import Schedule, Synchronous
@@ -74,41 +76,6 @@ def _range_pair(name: str, value, low: float | None = None) -> tuple[float, floa
     if not lo < hi:
         raise ValidationError(f"{name} must have low < high (V); got {tuple(value)!r}")
     return lo, hi
-
-
-def crossbar(n_sources: int, n_outputs: int) -> tuple[Network, dict]:
-    """A resistive crossbar: every source line (the ``n_sources`` inputs and one ground) joins
-    every output line through one adjustable resistor.
-
-    Each output then settles at a mixture of the source voltages with weights
-    ``k / sum(k)`` of its own edges, the best a passive network can do with these sources.
-
-    Parameters
-    ----------
-    n_sources : int
-        Input nodes (feature, complement and bias voltages).
-    n_outputs : int
-
-    Returns
-    -------
-    network : Network
-        ``n_sources + 1 + n_outputs`` nodes and ``(n_sources + 1) * n_outputs`` edges; nodes
-        ``0 .. n_sources - 1`` are the inputs, ``n_sources`` is ground, the rest are outputs.
-        Drawn with the sources in a column on the left and the outputs on the right.
-    roles : dict
-        ``input_nodes``, ``output_nodes``, ``ground_nodes`` (arrays of int).
-    """
-    n_sources = in_range("n_sources", n_sources, 1, None, integer=True)
-    n_outputs = in_range("n_outputs", n_outputs, 1, None, integer=True)
-    src = np.arange(n_sources + 1)
-    out = n_sources + 1 + np.arange(n_outputs)
-    edges = np.stack(np.meshgrid(src, out, indexing="ij"), axis=-1).reshape(-1, 2)
-    left = np.stack([np.zeros(src.size), 1.0 - np.linspace(0, 1, src.size)], axis=1)
-    mid = (np.arange(n_outputs) + 1) / (n_outputs + 1)
-    right = np.stack([np.ones(n_outputs), 1.0 - mid], axis=1)
-    net = Network.from_edges(src.size + n_outputs, edges, np.concatenate([left, right]))
-    roles = {"input_nodes": src[:-1], "output_nodes": out, "ground_nodes": src[-1:]}
-    return net, roles
 
 
 class _CircuitEstimator(BaseEstimator):
@@ -183,6 +150,9 @@ class _CircuitEstimator(BaseEstimator):
                 f"got {self.schedule!r}"
             )
         steps = in_range("steps", self.steps, 1, None, integer=True)
+        upe = self.updates_per_edge
+        if upe is not None:
+            upe = in_range("updates_per_edge", upe, 0, None, low_open=True)
         batch = self.batch_size
         if batch is not None:
             batch = in_range("batch_size", batch, 1, None, integer=True)
@@ -207,6 +177,7 @@ class _CircuitEstimator(BaseEstimator):
             "rule": rule,
             "schedule": schedule,
             "steps": steps,
+            "updates_per_edge": upe,
             "batch_size": batch,
             "input_range": (in_lo, in_hi),
             "target_range": (t_lo, t_hi),
@@ -246,7 +217,7 @@ class _CircuitEstimator(BaseEstimator):
         if isinstance(net, str):
             if net != "board":
                 raise ValidationError(f"{allowed}; got {net!r}")
-            net = lab_network()
+            net = lab_board()
         elif isinstance(net, numbers.Integral) and not isinstance(net, bool):
             net = Network.random(in_range("network", net, 3, None, integer=True), seed=seed)
         elif not isinstance(net, Network):
@@ -308,12 +279,18 @@ class _CircuitEstimator(BaseEstimator):
         )
         task.check_network(net)
         seed = int(rng.randint(0, 2**31 - 1))
+        schedule = checked["schedule"]
+        steps = checked["steps"]
+        if checked["updates_per_edge"] is not None:
+            # Schedules compare at equal updates per edge: the step count follows the rate.
+            rate = schedule.updates_per_step(net.n_edges)
+            steps = max(1, math.ceil(checked["updates_per_edge"] / rate - 1e-9))
         result = train(
             net,
             task,
             rule=checked["rule"],
-            schedule=checked["schedule"],
-            steps=checked["steps"],
+            schedule=schedule,
+            steps=steps,
             batch_size=checked["batch_size"],
             seed=seed,
             backend=self.backend,
@@ -338,11 +315,12 @@ _INIT_DOC = """
     Parameters
     ----------
     network : None, "crossbar", "board", int or Network
-        None or ``"crossbar"``: a resistive crossbar (``crossbar``), every source joined to
-        every output by one resistor; an int: a random planar network (``Network.random``) of
-        that many nodes, seeded from ``random_state``; ``"board"``: the 16-edge lab board
-        (9 nodes); or any ``Network``. Node roles on a random network, the board or a given
-        network come from ``nodes`` or are drawn at random.
+        None or ``"crossbar"``: a resistive crossbar (``gallery.crossbar``), every source
+        joined to every output by one resistor; an int: a random planar network
+        (``Network.random``) of that many nodes, seeded from ``random_state``; ``"board"``:
+        the 16-edge lab board (``gallery.lab_board``, 9 nodes); or any ``Network``. Node roles
+        on a random network, the board or a given network come from ``nodes`` or are drawn at
+        random.
     rule : Rule or None
         Learning rule; None is ``CoupledLearning(lr=1.0, eta=0.1)``. Its fields are nested
         parameters (``rule__lr``).
@@ -350,7 +328,12 @@ _INIT_DOC = """
         Who updates when; None is ``Synchronous()``. Its fields are nested parameters
         (``schedule__p`` for ``Bernoulli``).
     steps : int
-        Training steps (>= 1).
+        Training steps (>= 1); ignored when ``updates_per_edge`` is given.
+    updates_per_edge : float or None
+        None: train ``steps`` steps. A number > 0: train until each edge has updated this many
+        times on average, ``ceil(updates_per_edge / rate)`` steps with the schedule's rate of
+        updates per edge per step (1 for ``Synchronous``, ``p`` for ``Bernoulli``), so that a
+        search over ``schedule__p`` compares schedules at equal updates per edge.
     batch_size : int or None
         None: full batch; ``b``: mini-batches reshuffled each epoch; 1: online.
     complement_inputs : bool
@@ -405,6 +388,7 @@ class CircuitRegressor(RegressorMixin, _CircuitEstimator):
         rule=None,
         schedule=None,
         steps: int = 500,
+        updates_per_edge: float | None = None,
         batch_size: int | None = None,
         complement_inputs: bool = True,
         bias: bool = True,
@@ -418,6 +402,7 @@ class CircuitRegressor(RegressorMixin, _CircuitEstimator):
         self.rule = rule
         self.schedule = schedule
         self.steps = steps
+        self.updates_per_edge = updates_per_edge
         self.batch_size = batch_size
         self.complement_inputs = complement_inputs
         self.bias = bias
@@ -492,6 +477,7 @@ class CircuitClassifier(ClassifierMixin, _CircuitEstimator):
         rule=None,
         schedule=None,
         steps: int = 500,
+        updates_per_edge: float | None = None,
         batch_size: int | None = None,
         complement_inputs: bool = True,
         bias: bool = True,
@@ -506,6 +492,7 @@ class CircuitClassifier(ClassifierMixin, _CircuitEstimator):
         self.rule = rule
         self.schedule = schedule
         self.steps = steps
+        self.updates_per_edge = updates_per_edge
         self.batch_size = batch_size
         self.complement_inputs = complement_inputs
         self.bias = bias

@@ -18,7 +18,6 @@ import numpy as np
 
 from ._validation import check_conductances, in_range
 from .errors import ValidationError
-from .network import Network
 from .rules import EdgeSignals, Rule, RuleState, register_rule
 
 
@@ -133,15 +132,3 @@ class SteppedCoupledLearning(Rule):
         move = np.where(np.abs(diff) > self.deadband, np.sign(diff), 0).astype(np.int64)
         state.taps[mask] = np.clip(state.taps[mask] + move[mask], 0, self.taps - 1)
         state.k[...] = 1.0 / self.resistance(state.taps, state.tap_scale)
-
-
-def lab_network() -> Network:
-    """A 16-edge board like the laboratory network: a 3 x 3 square lattice (nodes numbered
-    row by row, ``r * 3 + c``) with the four diagonals to the centre node 4.
-
-    The published board's exact wiring is not known to us; this is an assumed stand-in of the
-    same size (9 nodes, 16 edges). ``LAB_IRIS_ROLES`` gives the node roles used for Iris.
-    """
-    grid = Network.lattice(3, 3)
-    diagonals = np.array([[0, 4], [2, 4], [6, 4], [8, 4]])
-    return Network.from_edges(9, np.concatenate([grid.edges, diagonals]), grid.positions)

@@ -6,8 +6,9 @@ watts. This module knows nothing about learning.
 
 ``LaplacianSolver`` analyses the sparsity pattern of ``L[U,U]`` once; each new conductance
 vector only rewrites the matrix's data array (a precomputed map from edges to entries) and
-refactors numerically. Factorisation backends share one small interface (``refactor(data)``,
-``solve(rhs)``) and are cross-checked against the dense one in the tests.
+refactors numerically. Factorisation backends share one small protocol (``refactor(data)``,
+``solve(rhs)``; ``circuitlearn.backends``) and are cross-checked against a dense reference on
+every network of ``circuitlearn.gallery`` in the tests.
 
 When only some conductances change between two settles (desynchronous schedules), a backend
 that offers ``rank_update`` (CHOLMOD, ``circuitlearn.cholmod``) modifies its factor by the
@@ -18,21 +19,17 @@ nothing is refactored.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ._validation import check_conductances, finite_array, node_list
-from .cholmod import CholmodFactor
-from .cholmod import available as cholmod_available
+
+# BACKENDS, DENSE_MAX_FREE and auto_backend are re-exported: they lived here before backends.py.
+from .backends import BACKENDS, DENSE_MAX_FREE, auto_backend, make_backend  # noqa: F401
 from .errors import FloatingNodesError, ValidationError
 from .network import Network
-
-#: Above this many free nodes ``backend="auto"`` picks a sparse factorisation.
-DENSE_MAX_FREE = 300
 
 
 def floating_nodes(net: Network, fixed_nodes) -> np.ndarray:
@@ -49,130 +46,6 @@ def check_solvable(net: Network, fixed_nodes) -> None:
     bad = floating_nodes(net, fixed_nodes)
     if bad.size:
         raise FloatingNodesError(bad)
-
-
-# ---------------------------------------------------------------------------- backends
-class DenseFactor:
-    """Dense Cholesky (LAPACK); for small networks."""
-
-    name = "dense"
-
-    def __init__(self, upper: sp.csc_matrix):
-        self._upper = upper.copy()
-        self.n = upper.shape[0]
-
-    def refactor(self, data: np.ndarray) -> None:
-        self._upper.data[:] = data
-        a = self._upper.toarray()
-        a = a + np.triu(a, 1).T
-        self._cho = sla.cho_factor(a, lower=False, check_finite=False)
-
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
-        return sla.cho_solve(self._cho, rhs, check_finite=False)
-
-
-class QdldlFactor:
-    """Sparse LDL^T from ``qdldl`` (pip wheels): symbolic analysis once, numeric refactor per
-    step on the same pattern."""
-
-    name = "qdldl"
-
-    def __init__(self, upper: sp.csc_matrix):
-        import qdldl
-
-        self._qdldl = qdldl
-        self._upper = upper.copy()
-        self.n = upper.shape[0]
-        self._solver = None
-
-    def refactor(self, data: np.ndarray) -> None:
-        self._upper.data[:] = data
-        if self._solver is None:
-            self._solver = self._qdldl.Solver(self._upper, upper=True)
-        else:
-            self._solver.update(self._upper, upper=True)
-
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
-        if rhs.ndim == 1:
-            return self._solver.solve(rhs)
-        out = np.empty_like(rhs)
-        for c in range(rhs.shape[1]):
-            out[:, c] = self._solver.solve(np.ascontiguousarray(rhs[:, c]))
-        return out
-
-
-class SpluFactor:
-    """SciPy SuperLU in symmetric mode: the fallback when no other sparse backend imports."""
-
-    name = "splu"
-
-    def __init__(self, upper: sp.csc_matrix):
-        self._upper = upper.copy()
-        self.n = upper.shape[0]
-
-    def refactor(self, data: np.ndarray) -> None:
-        from scipy.sparse.linalg import splu
-
-        self._upper.data[:] = data
-        full = (self._upper + sp.triu(self._upper, 1).T).tocsc()
-        self._lu = splu(
-            full,
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options=dict(SymmetricMode=True),
-        )
-
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
-        return self._lu.solve(rhs)
-
-
-BACKENDS: dict[str, type] = {
-    "dense": DenseFactor,
-    "qdldl": QdldlFactor,
-    "splu": SpluFactor,
-    "cholmod": CholmodFactor,
-}
-
-#: ``auto_backend`` picks CHOLMOD (rank-r updates) when at most this fraction of the edges
-#: changes between two settles; the factor still refactors whenever that is cheaper.
-UPDATE_FRACTION_MAX = 0.005
-
-
-def register_backend(name: str, cls: type) -> None:
-    """Add a factorisation backend (a class with ``refactor(data)`` and ``solve(rhs)``; it may
-    also offer ``rank_update(ends, dk)`` and ``prefers_update(ends)``, see ``CholmodFactor``)."""
-    BACKENDS[name] = cls
-
-
-def auto_backend(n_free: int, change_fraction: float = 1.0) -> str:
-    """The backend ``"auto"`` resolves to for ``n_free`` free nodes when about
-    ``change_fraction`` of the edges change between two settles: dense for small systems,
-    CHOLMOD (if installed) for sparse ones that change little, qdldl otherwise."""
-    if n_free <= DENSE_MAX_FREE:
-        return "dense"
-    if change_fraction <= UPDATE_FRACTION_MAX and cholmod_available():
-        return "cholmod"
-    return "qdldl"
-
-
-def _make_backend(name: str, upper: sp.csc_matrix):
-    n_free = upper.shape[0]
-    if name == "auto":
-        name = auto_backend(n_free)
-    if name not in BACKENDS:
-        raise ValidationError(f"backend must be one of {['auto', *BACKENDS]}; got {name!r}")
-    try:
-        return BACKENDS[name](upper)
-    except ImportError as exc:
-        fallback = QdldlFactor if name != "qdldl" else SpluFactor
-        hint = " (pip install 'circuitlearn[cholmod]')" if name == "cholmod" else ""
-        warnings.warn(
-            f"backend {name!r} unavailable ({exc}){hint}; using {fallback.name}", stacklevel=3
-        )
-        try:
-            return fallback(upper)
-        except ImportError:
-            return SpluFactor(upper)
 
 
 # ---------------------------------------------------------------------------- solver
@@ -221,7 +94,7 @@ class LaplacianSolver:
         self.fixed_index = np.full(net.n_nodes, -1, np.int64)
         self.fixed_index[self.fixed] = np.arange(self.fixed.size)
         self._build_maps()
-        self.factor = _make_backend(backend, self.pattern) if self.free.size else None
+        self.factor = make_backend(backend, self.pattern) if self.free.size else None
         self._k = None
         e = net.edges
         self.edge_ends = np.stack([self.free_index[e[:, 0]], self.free_index[e[:, 1]]], axis=1)
@@ -242,28 +115,26 @@ class LaplacianSolver:
         nu = self.free.size
         fa, fb = self.free_index[e[:, 0]], self.free_index[e[:, 1]]
         j = np.arange(len(e))
-        rows, cols, eid, val = [], [], [], []
-        for side in (fa, fb):  # diagonal contributions
-            m = side >= 0
-            (
-                rows.append(side[m]),
-                cols.append(side[m]),
-                eid.append(j[m]),
-                val.append(np.ones(m.sum())),
-            )
-        both = (fa >= 0) & (fb >= 0)
-        lo, hi = np.minimum(fa[both], fb[both]), np.maximum(fa[both], fb[both])
-        rows.append(lo), cols.append(hi), eid.append(j[both]), val.append(-np.ones(both.sum()))
-        rows, cols = np.concatenate(rows), np.concatenate(cols)
-        eid, val = np.concatenate(eid), np.concatenate(val)
-        key = cols * max(nu, 1) + rows  # column-major order, rows sorted inside a column
-        uniq, pos = np.unique(key, return_inverse=True)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(uniq // max(nu, 1), minlength=nu))])
-        self.pattern = sp.csc_matrix(
-            (np.ones(uniq.size), (uniq % max(nu, 1)).astype(np.int32), indptr.astype(np.int32)),
-            shape=(nu, nu),
-        )
-        self.data_map = sp.csr_matrix((val, (pos, eid)), shape=(uniq.size, len(e)))
+        # Entries of upper(L[U,U]) as (row, col, edge, sign) quadruples: each free end of an
+        # edge adds +k to its diagonal entry; an edge between two free nodes adds -k to their
+        # off-diagonal entry (stored once, in the upper triangle).
+        a_free, b_free = fa >= 0, fb >= 0
+        both = a_free & b_free
+        lo = np.minimum(fa[both], fb[both])
+        hi = np.maximum(fa[both], fb[both])
+        rows = np.concatenate([fa[a_free], fb[b_free], lo])
+        cols = np.concatenate([fa[a_free], fb[b_free], hi])
+        eid = np.concatenate([j[a_free], j[b_free], j[both]])
+        sign = np.concatenate([np.ones(a_free.sum() + b_free.sum()), -np.ones(both.sum())])
+        # Number the distinct entries in CSC order (column-major, rows sorted in a column);
+        # `slot` gives each quadruple its entry.
+        width = max(nu, 1)
+        entries, slot = np.unique(cols * width + rows, return_inverse=True)
+        entry_rows = (entries % width).astype(np.int32)
+        per_column = np.bincount(entries // width, minlength=nu)
+        indptr = np.concatenate([[0], np.cumsum(per_column)]).astype(np.int32)
+        self.pattern = sp.csc_matrix((np.ones(entries.size), entry_rows, indptr), shape=(nu, nu))
+        self.data_map = sp.csr_matrix((sign, (slot, eid)), shape=(entries.size, len(e)))
         # Coupling to fixed nodes: rhs[u] = sum_j k_j V[f] over edges (u, f) with f fixed.
         fixa, fixb = self.fixed_index[e[:, 0]], self.fixed_index[e[:, 1]]
         m1 = (fa >= 0) & (fixb >= 0)
@@ -358,10 +229,6 @@ class LaplacianSolver:
         if self._k is None:
             raise RuntimeError("call set_conductances(k) before solving")
         return self.factor.solve(np.asarray(rhs, dtype=np.float64))
-
-    def response(self) -> np.ndarray:
-        """Free-node voltages per unit voltage on each fixed node, shape (n_U, F)."""
-        return self.solve_reduced(self.coupling().toarray())
 
     def settle(self, fixed_values) -> np.ndarray:
         """Node voltages (V) with the fixed nodes at ``fixed_values``.

@@ -404,7 +404,7 @@ def _run_point(item: dict) -> dict:
     """
     from threadpoolctl import threadpool_limits
 
-    from . import __version__
+    from ._version import __version__
     from .config import run_config
 
     runs = Path(item["runs_dir"])

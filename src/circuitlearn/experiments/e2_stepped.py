@@ -1,7 +1,7 @@
 """E2: stepped hardware on the emulated lab board, synchronous against desynchronous (claim 2).
 
-The board is ``hardware.lab_network()`` (16 edges) learning Iris with the lab's node roles
-(``demo.LAB_IRIS_ROLES``, one output, "levels" encoding), one training example at a time
+The board is ``gallery.lab_board()`` (16 edges) learning Iris with the lab's node roles
+(``gallery.LAB_IRIS_ROLES``, one output, "levels" encoding), one training example at a time
 (online, ``b = 1``), with ``SteppedCoupledLearning``: every updating edge moves its
 potentiometer one tap, up or down, as its comparator says. Replica ``i`` of every condition
 uses Iris split ``i`` and training seed ``i``, so conditions are compared seed by seed.
@@ -81,11 +81,11 @@ def stepped_condition(c: dict) -> pd.DataFrame:
         (test error on ``CURVE_POINTS`` equally spaced updates per edge); with ``state``
         the ``tap_dynamics`` columns.
     """
-    from ..demo import LAB_IRIS_ROLES
-    from ..hardware import SteppedCoupledLearning, lab_network
+    from ..gallery import LAB_IRIS_ROLES, lab_board
+    from ..hardware import SteppedCoupledLearning
     from ..tasks import iris
 
-    net = lab_network()
+    net = lab_board()
     p = float(c["p"])
     upe = c["updates_per_edge"]
     steps = math.ceil(upe / p - 1e-9)

@@ -92,13 +92,13 @@ def continuous_condition(c: dict) -> pd.DataFrame:
 
 def stepped_condition(c: dict) -> pd.DataFrame:
     """The lab board on Iris, online, stepped, for one schedule (one row per seed)."""
-    from ..demo import LAB_IRIS_ROLES
-    from ..hardware import SteppedCoupledLearning, lab_network
+    from ..gallery import LAB_IRIS_ROLES, lab_board
+    from ..hardware import SteppedCoupledLearning
     from ..tasks import iris
 
     s = c["settings"]
     ss = s["stepped"]
-    net = lab_network()
+    net = lab_board()
     sched = _schedule(c["kind"], c["value"])
     upe = ss["updates_per_edge"]
     steps = math.ceil(upe / sched.updates_per_step(net.n_edges) - 1e-9)

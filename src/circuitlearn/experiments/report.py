@@ -687,7 +687,7 @@ def render(out: str | Path) -> str:
         sections.append(f"## {HEAD[name]}\n\n{claim}{body}")
     quick = any(s.get("quick") for s in sums.values())
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    from .. import __version__
+    from .._version import __version__
 
     rows = []
     for name in ("e1", "e2", "e3"):

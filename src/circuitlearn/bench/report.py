@@ -1,195 +1,53 @@
-"""Benchmarks of the fast paths (DESIGN §8): ``circuitlearn bench [--quick]`` prints the tables.
+"""The report of ``circuitlearn bench [--quick]``: its sections, their sizes and the targets.
 
-Every ratio is measured in one process against a baseline timed in the same process:
-
-- **floor**: one numeric refactorisation of ``L[U,U]`` (symbolic analysis reused) plus one
-  solve with ``n_in + n_out`` right-hand sides, with the backend the step uses;
-- **per-example**: what a direct implementation does: rebuild the Laplacian, factor the free
-  and the clamped systems from scratch, solve every example in both;
-- **step**: one ``cl.train`` step (settle, signals, rule), from the run's own ``wall_time``
-  (setup excluded); desynchronous steps against the synchronous step of the same network;
-  ensembles against a Python loop of ``cl.train`` over replicas.
-
-Run ``python -m circuitlearn.bench [--quick] [--out FILE]`` (or ``benchmarks/run.py``).
+Every ratio is measured in one process against a baseline timed in the same process
+(``baselines``): the **floor** (one numeric refactorisation plus one solve), the
+**per-example** approach (rebuild, factor and solve every example), and, for a **step**, one
+``cl.train`` step from the run's own ``wall_time`` (``harness``); desynchronous steps against
+the synchronous step of the same network; ensembles against a Python loop of ``cl.train`` over
+replicas.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
-import resource
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from . import cholmod as _cholmod
-from . import ensemble as _ensemble
-from .hardware import SteppedCoupledLearning
-from .measure import TaskSystem
-from .network import Network
-from .rules import CoupledLearning
-from .schedules import Bernoulli, Schedule, Synchronous
-from .tasks import Task, iris, regression
-from .train import _resolve_backend, train
-
-N_IN, N_OUT = 3, 2
-ETA, LR = 0.5, 0.05
-
-
-# ---------------------------------------------------------------------------- helpers
-def graph(kind: str, n_edges: int, seed: int = 0) -> Network:
-    """A random planar network (mean degree 3.5) or a square lattice of about ``n_edges``."""
-    if kind == "planar":
-        return Network.random(max(4, round(n_edges / 1.75)), seed=seed)
-    side = max(2, round(np.sqrt(n_edges / 2)))
-    return Network.lattice(side, side)
-
-
-def bench_task(net: Network, batch: int, seed: int = 0) -> Task:
-    """Regression task with 3 inputs, 2 outputs, 1 ground and ``batch`` training examples:
-    the node roles of ``tasks.regression``, targets from a random teacher network (computed
-    by linearity from its response maps, so that large batches cost nothing to build)."""
-    roles = regression(net, N_IN, N_OUT, n_train=1, n_test=0, seed=seed)
-    rng = np.random.default_rng(seed + 1)
-    teacher = TaskSystem(net, roles)
-    teacher.settle(rng.uniform(0.5, 2.0, net.n_edges))
-    x = rng.random((batch, N_IN))
-    return Task(
-        roles.input_nodes,
-        roles.output_nodes,
-        x,
-        teacher.outputs(x),
-        ground_nodes=roles.ground_nodes,
-        name="regression",
-    )
-
-
-def _reset_peak() -> int:
-    """Reset the process's peak resident memory where Linux allows; return current RSS."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    return _status("VmRSS")
-
-
-def _status(field: str) -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def step_time(
-    net: Network,
-    task: Task,
-    rule=None,
-    schedule: Schedule | None = None,
-    steps: int = 5,
-    batch_size: int | None = None,
-    backend: str = "auto",
-    seed: int = 0,
-    stat: str = "median",
-) -> tuple[float, int]:
-    """Seconds per ``train`` step, setup excluded (``stat``: the median step, robust to other
-    processes on a busy machine, or the mean, which counts periodic refactorisations), and the
-    call's peak memory growth (bytes)."""
-    before = _reset_peak()
-    res = train(
-        net,
-        task,
-        rule=rule or CoupledLearning(lr=LR, eta=ETA),
-        schedule=schedule,
-        steps=steps,
-        batch_size=batch_size,
-        record_every=1 if stat == "median" else steps,
-        backend=backend,
-        seed=seed,
-        progress=False,
-    )
-    peak = _status("VmHWM") - before
-    w = res.history["wall_time"].to_numpy()
-    if stat == "median":
-        return float(np.median(np.diff(w))), peak
-    return (w[-1] - w[0]) / steps, peak
-
-
-def floor_time(net: Network, task: Task, backend: str, reps: int) -> float:
-    """Median seconds of one numeric refactorisation plus one solve with n_in + n_out columns."""
-    system = TaskSystem(net, task, backend)
-    rng = np.random.default_rng(1)
-    k = rng.uniform(0.5, 2.0, net.n_edges)
-    system.settle(k)
-    s = system.solver
-    factor = s.factor
-    rhs = np.asfortranarray(system._rhs)
-    datas = [s.data_map @ (k * rng.uniform(0.9, 1.1, k.size)) for _ in range(2)]
-    times = []
-    for i in range(reps + 1):
-        t0 = time.perf_counter()
-        factor.refactor(datas[i % 2])
-        factor.solve(rhs)
-        if i:  # the first one warms up
-            times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def per_example_step(net: Network, task: Task, k: np.ndarray, x, y) -> np.ndarray:
-    """The direct approach: rebuild L, factor the free and the clamped systems from scratch
-    (qdldl, symbolic analysis included) and solve every example in both. Returns dk."""
-    import qdldl
-
-    lap = net.laplacian(k).tocsc()
-    n = net.n_nodes
-
-    def settle(fixed: np.ndarray, values: np.ndarray) -> np.ndarray:
-        is_fixed = np.zeros(n, bool)
-        is_fixed[fixed] = True
-        free = np.flatnonzero(~is_fixed)
-        a = lap[free][:, free].tocsc()
-        c = lap[free][:, fixed].tocsc()
-        solver = qdldl.Solver(sp.triu(a).tocsc(), upper=True)
-        out = np.empty((len(values), n))
-        for i, v in enumerate(values):  # one example at a time
-            out[i, fixed] = v
-            out[i, free] = solver.solve(-(c @ v))
-        return out
-
-    src = task.source_nodes
-    ground = np.zeros((len(x), task.ground_nodes.size))
-    vf = settle(src, np.concatenate([x, ground], axis=1))
-    vout = vf[:, task.output_nodes]
-    clamp = np.concatenate([src, task.output_nodes])
-    vc = settle(clamp, np.concatenate([x, ground, vout + ETA * (y - vout)], axis=1))
-    e = net.edges
-    df = vf[:, e[:, 0]] - vf[:, e[:, 1]]
-    dc = vc[:, e[:, 0]] - vc[:, e[:, 1]]
-    return (LR / ETA) * np.mean(df**2 - dc**2, axis=0)
+from ..cholmod import available as cholmod_available
+from ..ensemble import train_many
+from ..gallery import random_board16
+from ..hardware import SteppedCoupledLearning
+from ..measure import TaskSystem
+from ..network import Network
+from ..rules import CoupledLearning
+from ..schedules import Bernoulli, Schedule, Synchronous
+from ..tasks import Task, iris, regression
+from ..train import train
+from .baselines import ETA, LR, bench_task, floor_time, per_example_step
+from .harness import (
+    chosen_backend,
+    desync_deviation,
+    graph,
+    memory_in_subprocess,
+    step_time,
+    timed,
+)
 
 
 def _fast_dk(net: Network, task: Task, k: np.ndarray) -> np.ndarray:
+    """The training path's synchronous full-batch update from ``k``, to compare with
+    ``per_example_step``."""
     system = TaskSystem(net, task)
     system.settle(k)
     sig = system.signals(task.x_train, task.y_train, ETA)
     return CoupledLearning(lr=LR, eta=ETA).delta(sig)
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def _ms(s: float | None) -> str:
@@ -277,7 +135,7 @@ def section_large(plan: Plan, out: list[str], summary: dict) -> None:
         net = graph(kind, size)
         e = net.n_edges
         steps = _steps_for(e)
-        backend = _resolve_backend("auto", net, bench_task(net, 1), Synchronous())
+        backend = chosen_backend(net, bench_task(net, 1), Synchronous())
         pe_times: dict[int, float] = {}
         for batch in plan.batches:
             task = bench_task(net, batch)
@@ -291,7 +149,7 @@ def section_large(plan: Plan, out: list[str], summary: dict) -> None:
             pe, approx = None, False
             if e * batch <= plan.per_example_max_work:
                 k = np.random.default_rng(2).uniform(0.5, 2.0, e)
-                pe = _timed(partial(per_example_step, net, task, k, task.x_train, task.y_train))
+                pe = timed(partial(per_example_step, net, task, k, task.x_train, task.y_train))
                 pe_times[batch] = pe
                 if batch == plan.batches[0]:
                     dk_ref = per_example_step(net, task, k, task.x_train, task.y_train)
@@ -320,15 +178,15 @@ def section_desync(plan: Plan, out: list[str], summary: dict) -> None:
         "",
         "Batch 64. `auto` picks CHOLMOD when few edges change per step (rank-r "
         "update/downdate when its cost model says so, fresh refactor every 100 updates); "
-        "`qdldl` refactors every step that changes anything. Deviation: largest relative "
-        "difference of the response maps from a fresh factorisation after 60 desynchronous "
-        "steps.",
+        "`qdldl` refactors every step that changes anything. Deviation: largest difference "
+        "of the conductances after 60 desynchronous `cl.train` steps on the chosen backend "
+        "from the same run on `qdldl`, relative to the largest conductance change.",
         "",
         "| graph | edges | p | edges changed / step | step ms (auto) | backend "
         "| step ms (qdldl, refactor) | sync step ms | sync / desync | deviation |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    if not _cholmod.available():
+    if not cholmod_available():
         out += ["", "CHOLMOD is not installed: `pip install 'circuitlearn[cholmod]'`.", ""]
     for kind, size in plan.desync:
         net = graph(kind, size)
@@ -338,7 +196,7 @@ def section_desync(plan: Plan, out: list[str], summary: dict) -> None:
         for p in plan.ps:
             sched = Bernoulli(p)
             steps = int(np.clip(20 * np.sqrt(1e-2 / p), 20, 100))
-            backend = _resolve_backend("auto", net, task, sched)
+            backend = chosen_backend(net, task, sched)
             st, _ = step_time(net, task, schedule=sched, steps=steps, stat="mean")
             st_q, _ = step_time(
                 net, task, schedule=sched, steps=max(10, steps // 4), backend="qdldl", stat="mean"
@@ -353,31 +211,6 @@ def section_desync(plan: Plan, out: list[str], summary: dict) -> None:
     out.append("")
 
 
-def desync_deviation(net: Network, task: Task, sched: Schedule, backend: str) -> float:
-    """Run 60 desynchronous steps through a ``TaskSystem`` on ``backend``; return the largest
-    relative deviation of its response maps from a fresh factorisation at the final k."""
-    rule = CoupledLearning(lr=LR, eta=ETA)
-    system = TaskSystem(net, task, backend)
-    rng = np.random.default_rng(3)
-    state = rule.init_state(None, net.n_edges, rng)
-    for _ in range(60):
-        system.settle(state.k)
-        for mask in sched.events(rng, net.n_edges):
-            sig = system.signals(task.x_train, task.y_train, ETA, edges=np.flatnonzero(mask))
-            rule.apply(state, sig, mask, rng)
-    system.settle(state.k)
-    fresh = TaskSystem(net, task, "qdldl")
-    fresh.settle(state.k)
-    got = np.concatenate([system.R, system.Z], axis=1)
-    want = np.concatenate([fresh.R, fresh.Z], axis=1)
-    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
-
-
-def lab_network() -> Network:
-    """A 16-edge, 10-node random planar network (the size of the laboratory board)."""
-    return Network.random(10, seed=3, mean_degree=3.3)
-
-
 def section_ensemble(plan: Plan, out: list[str], summary: dict) -> None:
     out += [
         "## 3. Ensembles of small networks: stacked `train_many` vs a loop of `cl.train`",
@@ -390,7 +223,7 @@ def section_ensemble(plan: Plan, out: list[str], summary: dict) -> None:
         "| loop rep-steps/s | speed-up |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    cases = [("16 edges", lab_network(), "iris levels")]
+    cases = [("random board, 16 edges", random_board16(), "iris levels")]
     if plan.ensemble_big:
         cases.append(("100 edges", graph("planar", 100, seed=1), "regression"))
     r = plan.ensemble_r
@@ -403,8 +236,8 @@ def section_ensemble(plan: Plan, out: list[str], summary: dict) -> None:
         for sched in (Synchronous(), Bernoulli(0.5)):
             rule = CoupledLearning(lr=0.5, eta=ETA)
             kw = dict(rule=rule, schedule=sched, steps=steps, record_every=1)
-            t_ens = _timed(partial(_ensemble.train_many, net, task, seeds=range(r), **kw))
-            t_loop = _timed(partial(_loop, net, task, plan.ensemble_loop, kw))
+            t_ens = timed(partial(train_many, net, task, seeds=range(r), **kw))
+            t_loop = timed(partial(_loop, net, task, plan.ensemble_loop, kw))
             t_loop *= r / plan.ensemble_loop
             speed = t_loop / t_ens
             out.append(
@@ -432,11 +265,11 @@ def section_kept(plan: Plan, out: list[str], summary: dict) -> None:
     ]
     net = graph("planar", 100_000)
     task = bench_task(net, 1024)
-    backend = _resolve_backend("auto", net, task, Synchronous())
+    backend = chosen_backend(net, task, Synchronous())
     floor = floor_time(net, task, backend, reps=10)
     k = np.random.default_rng(2).uniform(0.5, 2.0, net.n_edges)
-    pe64 = _timed(lambda: per_example_step(net, task, k, task.x_train[:64], task.y_train[:64]))
-    pe1 = _timed(lambda: per_example_step(net, task, k, task.x_train[:1], task.y_train[:1]))
+    pe64 = timed(lambda: per_example_step(net, task, k, task.x_train[:64], task.y_train[:64]))
+    pe1 = timed(lambda: per_example_step(net, task, k, task.x_train[:1], task.y_train[:1]))
     stepped = SteppedCoupledLearning(eta=ETA, r_min=0.1, r_max=10.0)
     variants = [
         ("stepped rule, full batch", None, 1024, Synchronous(), stepped, None),
@@ -467,7 +300,7 @@ def _span(values: list[float], fmt: str = "{:.2f}x") -> str:
     return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}-{fmt.format(hi)}"
 
 
-def _targets(plan: Plan, summary: dict) -> list[str]:
+def _targets(summary: dict) -> list[str]:
     lines = ["## Targets", ""]
     fr = summary.get("floor_ratios", [])
     if fr:
@@ -491,7 +324,7 @@ def _targets(plan: Plan, summary: dict) -> list[str]:
             devs.append(dev)
     if by_graph:
         parts = [f"{kind} {e:,} ({', '.join(v)})" for (kind, e), v in by_graph.items()]
-        dtxt = f"; deviation from a fresh factorisation <= {max(devs):.0e}" if devs else ""
+        dtxt = f"; deviation from refactoring every step <= {max(devs):.0e}" if devs else ""
         lines.append(
             "2. Synchronous / desynchronous step (>= 5x at p=1e-3): " + "; ".join(parts) + dtxt
         )
@@ -518,29 +351,7 @@ def _targets(plan: Plan, summary: dict) -> list[str]:
     return lines + [""]
 
 
-def memory_probe(kind: str, n_edges: int, batch: int, steps: int = 3) -> dict:
-    """Peak memory of building ``graph(kind, n_edges)``, its task and training ``steps`` steps
-    (run this in a fresh process: ``python -m circuitlearn.bench --memory KIND EDGES``)."""
-    base = _status("VmRSS")
-    net = graph(kind, n_edges)
-    task = bench_task(net, batch)
-    before_train = _reset_peak()
-    with threadpool_limits(limits=1, user_api="blas"):
-        train(net, task, steps=steps, record_every=steps, progress=False)
-    peak_train = _status("VmHWM")
-    return {
-        "edges": net.n_edges,
-        "base": base,
-        "before_train": before_train,
-        "peak": max(peak_train, before_train),
-        "train_growth": peak_train - before_train,
-    }
-
-
 def section_memory(plan: Plan, out: list[str], summary: dict) -> None:
-    import json
-    import subprocess
-
     out += [
         "## Memory",
         "",
@@ -552,9 +363,7 @@ def section_memory(plan: Plan, out: list[str], summary: dict) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for kind, size in plan.memory:
-        cmd = [sys.executable, "-m", "circuitlearn.bench", "--memory", kind, str(size)]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        m = json.loads(res.stdout.strip().splitlines()[-1])
+        m = memory_in_subprocess(kind, size)
         e = m["edges"]
         out.append(
             f"| {kind} | {e:,} | {_mb(m['base'])} | {_mb(m['before_train'] - m['base'])} "
@@ -581,7 +390,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] | None = None) -> 
         "",
         f"Python {platform.python_version()}, numpy {np.__version__}, "
         f"{os.cpu_count()} CPUs ({platform.machine()}), CHOLMOD "
-        f"{'available' if _cholmod.available() else 'not installed'}; numpy BLAS limited to "
+        f"{'available' if cholmod_available() else 'not installed'}; numpy BLAS limited to "
         "one thread. Times in ms unless stated; ratios measured in this process.",
         "",
     ]
@@ -596,29 +405,6 @@ def run_bench(quick: bool = False, log: Callable[[str], None] | None = None) -> 
             sec(plan, out, summary)
             if log:
                 log("\n".join(out[n_before:]))
-    out += _targets(plan, summary)
+    out += _targets(summary)
     out.append(f"Total bench time: {time.perf_counter() - t0:.0f} s.")
     return "\n".join(out) + "\n"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m circuitlearn.bench [--quick] [--out FILE]``."""
-    ap = argparse.ArgumentParser(prog="circuitlearn bench", description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes only (under a minute)")
-    ap.add_argument("--out", help="also write the markdown report to this file")
-    ap.add_argument("--memory", nargs=2, metavar=("KIND", "EDGES"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.memory:  # internal: one memory probe in this fresh process, as JSON
-        import json
-
-        print(json.dumps(memory_probe(args.memory[0], int(args.memory[1]), 64)))
-        return
-    report = run_bench(args.quick, log=lambda s: print(s, file=sys.stderr, flush=True))
-    print(report)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(report)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,176 @@
+"""Every named network and node-role set of circuitlearn, in one place.
+
+The demo, the experiments, the estimators, the benchmarks, the configuration's network kinds and
+the tests all take their graphs from here. ``GALLERY`` maps a name to a factory and a choice of
+fixed nodes: the test suite runs every factorisation backend on every entry against an
+independent dense reference (``tests/test_backends.py``).
+
+>>> from circuitlearn import gallery
+>>> net = gallery.lab_board()
+>>> net.n_nodes, net.n_edges
+(9, 16)
+>>> sorted(gallery.GALLERY)[:3]
+['crossbar-4x2', 'lab-board', 'lattice-1x6']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._validation import in_range
+from .network import Network
+
+#: Node roles on ``lab_board()`` for Iris with one output ("levels" encoding): four inputs, the
+#: centre node as the output and one ground, as used by the demo and experiments E2 and E4.
+LAB_IRIS_ROLES: dict[str, list[int]] = {
+    "input_nodes": [0, 2, 3, 6],
+    "output_nodes": [4],
+    "ground_nodes": [7],
+}
+
+
+def lab_board() -> Network:
+    """A 16-edge board like the laboratory network: a 3 x 3 square lattice (nodes numbered row
+    by row, ``r * 3 + c``) with the four diagonals to the centre node 4.
+
+    The published board's exact wiring is not known to us; this is an assumed stand-in of the
+    same size (9 nodes, 16 edges). ``LAB_IRIS_ROLES`` gives the node roles used for Iris.
+
+    >>> net = lab_board()
+    >>> net.n_nodes, net.n_edges
+    (9, 16)
+    >>> int((net.edges == 4).any(axis=1).sum())  # the centre's 4 lattice edges + 4 diagonals
+    8
+    """
+    grid = Network.lattice(3, 3)
+    diagonals = np.array([[0, 4], [2, 4], [6, 4], [8, 4]])
+    return Network.from_edges(9, np.concatenate([grid.edges, diagonals]), grid.positions)
+
+
+def random_board16() -> Network:
+    """A 10-node random planar network with 16 edges: the size of the laboratory board, but
+    NOT its wiring (see ``lab_board``). The benchmarks' small-ensemble network.
+
+    >>> net = random_board16()
+    >>> net.n_nodes, net.n_edges
+    (10, 16)
+    """
+    return Network.random(10, seed=3, mean_degree=3.3)
+
+
+def crossbar(n_sources: int, n_outputs: int) -> tuple[Network, dict[str, np.ndarray]]:
+    """A resistive crossbar: every source line (the ``n_sources`` inputs and one ground) joins
+    every output line through one adjustable resistor.
+
+    Each output then settles at a mixture of the source voltages with weights
+    ``k / sum(k)`` of its own edges, the best a passive network can do with these sources.
+
+    Parameters
+    ----------
+    n_sources : int
+        Input nodes (feature, complement and bias voltages), >= 1.
+    n_outputs : int
+        Output nodes, >= 1.
+
+    Returns
+    -------
+    network : Network
+        ``n_sources + 1 + n_outputs`` nodes and ``(n_sources + 1) * n_outputs`` edges; nodes
+        ``0 .. n_sources - 1`` are the inputs, ``n_sources`` is ground, the rest are outputs.
+        Drawn with the sources in a column on the left and the outputs on the right.
+    roles : dict
+        ``input_nodes``, ``output_nodes``, ``ground_nodes`` (arrays of int).
+
+    >>> net, roles = crossbar(4, 2)
+    >>> net.n_nodes, net.n_edges
+    (7, 10)
+    >>> [roles[r].tolist() for r in ("input_nodes", "ground_nodes", "output_nodes")]
+    [[0, 1, 2, 3], [4], [5, 6]]
+    """
+    n_sources = in_range("n_sources", n_sources, 1, None, integer=True)
+    n_outputs = in_range("n_outputs", n_outputs, 1, None, integer=True)
+    src = np.arange(n_sources + 1)
+    out = n_sources + 1 + np.arange(n_outputs)
+    edges = np.stack(np.meshgrid(src, out, indexing="ij"), axis=-1).reshape(-1, 2)
+    left = np.stack([np.zeros(src.size), 1.0 - np.linspace(0, 1, src.size)], axis=1)
+    mid = (np.arange(n_outputs) + 1) / (n_outputs + 1)
+    right = np.stack([np.ones(n_outputs), 1.0 - mid], axis=1)
+    net = Network.from_edges(src.size + n_outputs, edges, np.concatenate([left, right]))
+    roles = {"input_nodes": src[:-1], "output_nodes": out, "ground_nodes": src[-1:]}
+    return net, roles
+
+
+def planar_with_edges(n_edges: int, seed: int = 0) -> Network:
+    """A random planar network (``Network.random``, mean degree 3.5) of about ``n_edges`` edges.
+
+    >>> net = planar_with_edges(1000)
+    >>> 900 < net.n_edges < 1100
+    True
+    """
+    n_edges = in_range("n_edges", n_edges, 1, None, integer=True)
+    return Network.random(max(4, round(n_edges / 1.75)), seed=seed)
+
+
+def lattice_with_edges(n_edges: int) -> Network:
+    """A square lattice of about ``n_edges`` edges (side ``round(sqrt(n_edges / 2))``).
+
+    >>> net = lattice_with_edges(10_000)
+    >>> net.n_nodes, net.n_edges
+    (5041, 9940)
+    """
+    n_edges = in_range("n_edges", n_edges, 1, None, integer=True)
+    side = max(2, round(np.sqrt(n_edges / 2)))
+    return Network.lattice(side, side)
+
+
+def two_triangles() -> Network:
+    """Two disconnected triangles, nodes 0-2 and 3-5: the network that must fail to settle
+    (``FloatingNodesError``) when every fixed node sits in the first triangle.
+
+    >>> import circuitlearn as cl
+    >>> cl.solve(two_triangles(), [1.0] * 6, [0, 1], [1.0, 0.0])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    circuitlearn.errors.FloatingNodesError: ...
+    """
+    return Network.from_edges(6, [[0, 1], [1, 2], [2, 0], [3, 4], [4, 5], [5, 3]])
+
+
+def _crossbar_4x2() -> Network:
+    return crossbar(4, 2)[0]
+
+
+#: Name -> (network factory, fixed nodes): the graphs every backend is checked on. The fixed
+#: nodes of ``"two-triangles"`` all sit in its first triangle, so it must fail to settle; the
+#: others are connected. ``"planar-700"`` has more free nodes than ``backends.DENSE_MAX_FREE``.
+GALLERY: dict[str, tuple[Callable[[], Network], tuple[int, ...]]] = {
+    "lattice-5x7": (lambda: Network.lattice(5, 7), (0, 17, 34)),
+    "lattice-1x6": (lambda: Network.lattice(1, 6), (0, 5)),
+    "random-40": (lambda: Network.random(40, seed=3), (1, 7, 22)),
+    "random-120": (lambda: Network.random(120, seed=11, mean_degree=4.5), (0, 50, 99, 119)),
+    "planar-700": (lambda: planar_with_edges(700, seed=1), (0, 100, 200, 399)),
+    "lab-board": (
+        lab_board,
+        tuple(LAB_IRIS_ROLES["input_nodes"] + LAB_IRIS_ROLES["ground_nodes"]),
+    ),
+    "random-board16": (random_board16, (0, 5, 9)),
+    "crossbar-4x2": (_crossbar_4x2, (0, 1, 2, 3, 4)),
+    "two-triangles": (two_triangles, (0, 1, 2)),
+}
+
+#: The gallery entries that must raise ``FloatingNodesError``, with the floating nodes.
+DISCONNECTED: dict[str, tuple[int, ...]] = {"two-triangles": (3, 4, 5)}
+
+__all__ = [
+    "DISCONNECTED",
+    "GALLERY",
+    "LAB_IRIS_ROLES",
+    "crossbar",
+    "lab_board",
+    "lattice_with_edges",
+    "planar_with_edges",
+    "random_board16",
+    "two_triangles",
+]
