@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import circuitlearn as cl
-from circuitlearn import backends
+from circuitlearn import backends, stacked
 from circuitlearn.cholmod import available as cholmod_available
 from circuitlearn.gallery import DISCONNECTED, GALLERY
 
@@ -39,9 +39,9 @@ SOLVER_BACKENDS = [
     pytest.param("cholmod", marks=NEEDS_CHOLMOD),
 ]
 
-# The lead adds the stacked factorisations here (stacked dense, batched LDL^T: a leading
-# replica axis, circuitlearn.stacked), checked on the same gallery against the same reference.
-STACKED_BACKENDS: list = []
+#: Factorisations with a leading replica axis (``circuitlearn.stacked``): R conductance
+#: vectors on one network at once, checked on the same gallery against the same reference.
+STACKED_BACKENDS = [stacked.StackedDense, stacked.BatchedLDL]
 
 
 def _close(got, want):
@@ -73,6 +73,41 @@ def test_backend_matches_dense_reference_on_gallery(backend, gallery_case):
     k2[changed] *= rng.uniform(0.3, 3.0, changed.size)
     solver.set_conductances(k2)
     _close(solver.settle(vals), ref.dense_solve(net.n_nodes, net.edges, k2, fixed, vals))
+
+
+@pytest.mark.parametrize("factor_cls", STACKED_BACKENDS, ids=lambda c: c.name)
+def test_stacked_backend_matches_dense_reference_on_gallery(factor_cls, gallery_case):
+    """R = 3 replicas with their own conductances, refactored and solved at once; then one
+    replica alone (``rows``), as an asynchronous event re-settles it."""
+    name, net, fixed = gallery_case
+    if name in DISCONNECTED or net.n_nodes - fixed.size > 300:
+        pytest.skip("stacked factors are for small connected networks")
+    rng = np.random.default_rng(sum(map(ord, name)))
+    solver = cl.LaplacianSolver(net, fixed, backend="dense")  # the structure: pattern, maps
+    ks = rng.uniform(0.1, 10.0, (3, net.n_edges))
+    vals = rng.uniform(-1.0, 1.0, (3, fixed.size))
+    pattern = solver.pattern
+    factor = factor_cls([pattern] if factor_cls is stacked.StackedDense else pattern, 3)
+    factor.refactor(np.stack([solver.data_map @ k for k in ks]))
+
+    def rhs_of(k, v):
+        coupling = np.zeros((solver.free.size, fixed.size))
+        coupling[solver.boundary_free, solver.boundary_fixed] = k[solver.boundary_edge]
+        return (coupling @ v)[:, None]
+
+    got = factor.solve(np.stack([rhs_of(k, v) for k, v in zip(ks, vals, strict=True)]))
+    for r in range(3):
+        want = ref.dense_solve(net.n_nodes, net.edges, ks[r], fixed, vals[r])
+        _close(got[r, :, 0], want[solver.free])
+    ks[1] *= rng.uniform(0.3, 3.0, net.n_edges)
+    rows = np.array([1])
+    factor.refactor((solver.data_map @ ks[1])[None], rows)
+    one = factor.solve(rhs_of(ks[1], vals[1])[None], rows)
+    _close(
+        one[0, :, 0], ref.dense_solve(net.n_nodes, net.edges, ks[1], fixed, vals[1])[solver.free]
+    )
+    again = factor.solve(np.stack([rhs_of(k, v) for k, v in zip(ks, vals, strict=True)]))
+    _close(again[0], got[0])  # the other replicas kept their factors
 
 
 def test_registered_backend_is_used(monkeypatch):
