@@ -48,6 +48,7 @@ class LoopState:
     examples: np.ndarray  # (R,) examples presented
     recorder: Recorder
     done: bool = False
+    calibrated: bool = False
 
 
 def start(
@@ -128,6 +129,19 @@ def _apply(rule: Rule, loop: LoopState, sig: EdgeSignals, mask, rows) -> None:
                 getattr(state, f)[r] = v
 
 
+def _calibrate(system: TaskSystem, tasks, rule: Rule, loop: LoopState, same_task: bool) -> None:
+    """The rule's one-off calibration on the full training set at the initial state."""
+    system.settle(loop.state.k)
+    if same_task:
+        x, y = tasks[0].x_train[None], tasks[0].y_train[None]
+    else:
+        x = np.stack([t.x_train for t in tasks])
+        y = np.stack([t.y_train for t in tasks])
+    sig = system.signals(x, y, rule.nudge, clamped=True)
+    rule.calibrate(loop.state, sig)
+    loop.calibrated = True
+
+
 def _check_finite(loop: LoopState, row: dict) -> None:
     bad = ~np.isfinite(row["train_error"]) | ~np.isfinite(loop.state.k).all(axis=-1)
     if bad.any():
@@ -169,6 +183,8 @@ def run(
     # One BLAS thread: the per-step matrix products are small or memory-bound, and a second
     # OpenBLAS thread on a busy 2-core machine waits far longer than it helps.
     with threadpool_limits(limits=1, user_api="blas"):
+        if rule.needs_calibration and not loop.calibrated:
+            _calibrate(system, tasks, rule, loop, same_task)
         while True:
             step = loop.step
             system.settle(loop.state.k)

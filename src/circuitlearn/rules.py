@@ -27,6 +27,8 @@ class Rule:
     - ``needs_examples`` (property): per-example drops, not only batch means;
     - ``local``: ``apply`` reads only the signals of the edges in ``mask``, so the loop may
       compute only those (a large speed-up when few edges update);
+    - ``needs_calibration``: ``calibrate(state, signals)`` is called once before the first
+      step with the full training set's signals at the initial state;
     - ``vectorised``: ``apply`` accepts arrays with a leading replica axis (state, signals and
       mask (R, E)) and a sequence of R generators; otherwise the loop calls it once per
       replica with (E,) arrays and that replica's generator.
@@ -36,6 +38,12 @@ class Rule:
     needs_gradient: bool = False
     local: bool = False
     vectorised: bool = False
+    needs_calibration: bool = False
+
+    def calibrate(self, state: RuleState, signals: EdgeSignals) -> None:
+        """Set state that depends on the board's signals at the initial state (e.g. a dead band
+        relative to the signal scale); called once, before the first step, with full-batch
+        signals (R, E) when ``needs_calibration``."""
 
     @property
     def needs_examples(self) -> bool:

@@ -35,12 +35,14 @@ class EdgeSignals:
 @dataclass
 class RuleState:
     """Per-edge state of a learning network: conductances ``k`` (S) and, for stepped hardware,
-    integer taps and the fixed per-edge imperfections."""
+    integer taps and the fixed per-edge imperfections (comparator ``offset`` (V^2), relative
+    tap size ``tap_scale``, calibrated ``deadband`` (V^2))."""
 
     k: np.ndarray
     taps: np.ndarray | None = None
     offset: np.ndarray | None = None
     tap_scale: np.ndarray | None = None
+    deadband: np.ndarray | None = None
 
     def copy(self) -> RuleState:
         return RuleState(**{k: None if v is None else v.copy() for k, v in vars(self).items()})
