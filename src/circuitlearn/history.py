@@ -40,6 +40,10 @@ class Recorder:
         self.has_test = t0.has_test
         if self.has_test:
             self.x_te, self.y_te = stack("x_test"), stack("y_test")
+        if t0.encoding is not None:  # the targets' classes, once
+            self.lab_tr = t0.labels(self.y_tr)
+            self.lab_te = t0.labels(self.y_te) if self.has_test else None
+        self._arrays: dict[str, np.ndarray] | None = None
         self.record_state = record_state
         self.cols: dict[str, list] = {}
         self.traj_k: list[np.ndarray] = []
@@ -66,16 +70,17 @@ class Recorder:
             out_te = system.outputs(self.x_te)
             out_te = out_te[None] if system.squeeze else out_te
             row["test_error"] = np.atleast_1d(self.task.error(out_te, self.y_te))
-        if self.task.encoding is not None:
-            row["train_accuracy"] = np.atleast_1d(self.task.accuracy(out_tr, self.y_tr))
+        if self.task.encoding is not None:  # Task.accuracy, with the targets' classes cached
+            row["train_accuracy"] = np.mean(self.task.labels(out_tr) == self.lab_tr, axis=-1)
             row["test_accuracy"] = (
-                np.atleast_1d(self.task.accuracy(out_te, self.y_te))
+                np.mean(self.task.labels(out_te) == self.lab_te, axis=-1)
                 if self.has_test
                 else np.full(n, np.nan)
             )
         row["wall_time"] = np.full(n, time.perf_counter() - self.t0)
         for name, values in row.items():
             self.cols.setdefault(name, []).append(values)
+        self._arrays = None
         self.steps.append(step)
         if self.record_state:
             self.traj_k.append(state.k.copy())
@@ -90,7 +95,9 @@ class Recorder:
 
     def history(self, r: int) -> pd.DataFrame:
         """Replica ``r``'s history."""
-        frame = {name: np.array([v[r] for v in vals]) for name, vals in self.cols.items()}
+        if self._arrays is None:  # (rows, R) per column, stacked once for all replicas
+            self._arrays = {name: np.stack(vals) for name, vals in self.cols.items()}
+        frame = {name: a[:, r] for name, a in self._arrays.items()}
         frame["step"] = np.array(self.steps, dtype=np.int64)
         return pd.DataFrame(frame)
 

@@ -91,12 +91,20 @@ def start(
     )
 
 
-def _batch(loop: LoopState, tasks: Sequence[Task], same_task: bool):
-    """The step's data ``(x, y)``, (R|1, b, ...), and the count of fresh examples per replica."""
+def _batch(loop: LoopState, tasks: Sequence[Task], same_task: bool, full: bool):
+    """The step's data ``(x, y)``, (R|1, b, ...), and the count of fresh examples per replica.
+
+    Full batches draw nothing, so replicas that all see the full batch share the first
+    replica's presentation clock (no Python call per replica per step)."""
+    if full:
+        idx, new = loop.batches[0].next()
+        fresh = np.full(len(loop.batches), len(idx) if new else 0)
+        if same_task:
+            return (tasks[0].x_train[None], tasks[0].y_train[None]), fresh
+        x = np.stack([t.x_train for t in tasks])
+        return (x, np.stack([t.y_train for t in tasks])), fresh
     picks = [b.next() for b in loop.batches]
     fresh = np.array([len(idx) if new else 0 for idx, new in picks])
-    if all(b.full for b in loop.batches) and same_task:
-        return (tasks[0].x_train[None], tasks[0].y_train[None]), fresh
     if same_task:
         idx = np.stack([i for i, _ in picks])
         return (tasks[0].x_train[idx], tasks[0].y_train[idx]), fresh
@@ -105,11 +113,11 @@ def _batch(loop: LoopState, tasks: Sequence[Task], same_task: bool):
     return (x, y), fresh
 
 
-def _apply(rule: Rule, loop: LoopState, sig: EdgeSignals, mask, rows) -> None:
+def _apply(rule: Rule, loop: LoopState, sig: EdgeSignals, mask, rows, rule_rngs) -> None:
     """The rule's update of the replicas ``rows`` (None: all) under ``mask`` (R', E)."""
     state = loop.state
     idx = np.arange(state.k.shape[0]) if rows is None else rows
-    rngs = [loop.gens[r][2] for r in idx]
+    rngs = rule_rngs if rows is None else [rule_rngs[r] for r in rows]
     if rule.vectorised:
         if rows is None:
             rule.apply(state, sig, mask, rngs)
@@ -178,6 +186,8 @@ def run(
     rate = schedule.updates_per_step(n_edges)
     same_task = all(t is tasks[0] for t in tasks)
     sched_rngs = [g[1] for g in loop.gens]
+    rule_rngs = [g[2] for g in loop.gens]
+    full = all(b.full for b in loop.batches)
     subset_ok = rule.local and system.factor is None
     subset_max = SUBSET_FRACTION * n_edges
     # One BLAS thread: the per-step matrix products are small or memory-bound, and a second
@@ -208,7 +218,7 @@ def run(
                 and step % checkpoint_every == 0
             ):
                 checkpoint(loop)
-            (x, y), fresh = _batch(loop, tasks, same_task)
+            (x, y), fresh = _batch(loop, tasks, same_task, full)
             loop.examples += fresh
             events = schedule.draw(sched_rngs, n_edges, step, loop.sched_states)
             for j, (rows, mask) in enumerate(events):
@@ -231,7 +241,7 @@ def run(
                     edges=edges,
                     rows=rows,
                 )
-                _apply(rule, loop, sig, mask, rows)
+                _apply(rule, loop, sig, mask, rows, rule_rngs)
                 if rows is None:
                     loop.updates += mask.sum(axis=1)
                 else:

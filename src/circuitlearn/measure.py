@@ -83,8 +83,8 @@ class TaskSystem:
             tasks = tasks * len(nets)
         if len(nets) != len(tasks):
             raise ValidationError(f"{len(nets)} networks but {len(tasks)} tasks: give one each")
-        for n_, t_ in zip(nets, tasks, strict=True):
-            t_.check_network(n_)
+        for n_, t_ in {(id(a), id(b)): (a, b) for a, b in zip(nets, tasks, strict=True)}.values():
+            t_.check_network(n_)  # once per distinct pair: stacks often share both
         self.nets, self.tasks = nets, tasks
         self.net, self.task = nets[0], tasks[0]
         self.n_replicas = rr = len(nets)
@@ -162,6 +162,10 @@ class TaskSystem:
         self._drops: np.ndarray | None = None
         self._work = np.empty((rr, 0, e))
         self._coef: dict = {}
+        self._c_f = np.zeros((rr, d, d))
+        self._c_f[:, np.arange(n_in), np.arange(n_in)] = 1.0
+        self._c_g = np.zeros((rr, d, d))
+        self._c_g[:, n_in:, n_in:] = -(2.0 / n_out) * np.eye(n_out)
         self._zkey = None
         self._settled = False
 
@@ -266,21 +270,19 @@ class TaskSystem:
         got = self._coef.get(key)
         if got is not None:
             return got
-        n_in, n_out, d = self.n_in, self.n_out, self.dim
+        n_in, n_out = self.n_in, self.n_out
         r_t = self.R_T if rows is None else self.R_T[rows]
         z_tt = self.Z_TT if rows is None else self.Z_TT[rows]
         rr = r_t.shape[0]
-        c_f = np.zeros((rr, d, d))
-        c_f[:, np.arange(n_in), np.arange(n_in)] = 1.0
+        c_f = self._c_f[:rr]  # constant: the free drops are P_x x
         # clamped: P_x - g R_T on x and g on y, with g = eta B_U Z Z_TT^-1 (Z_TT symmetric)
         zi = eta * np.linalg.inv(z_tt)
         c_c = c_f.copy()
         c_c[:, n_in:, :n_in] = -zi @ r_t
         c_c[:, n_in:, n_in:] = zi
         # adjoint: (2 / n_out) B_U Z (R_T x - y)
-        c_g = np.zeros((rr, d, d))
+        c_g = self._c_g[:rr].copy()
         c_g[:, n_in:, :n_in] = (2.0 / n_out) * r_t
-        c_g[:, n_in:, n_in:] = -(2.0 / n_out) * np.eye(n_out)
         self._coef[key] = got = (c_f, c_c, c_g)
         return got
 

@@ -153,7 +153,16 @@ class Task:
         None for regression: the nearest level, or the highest output (the first on a tie)."""
         v = np.asarray(v)
         if self.encoding == "levels":
-            return np.abs(v[..., :1] - np.asarray(self.levels)).argmin(axis=-1)
+            # one level at a time: no (..., M, levels) temporary for large replica stacks
+            v0 = v[..., 0]
+            best = np.abs(v0 - self.levels[0])
+            lab = np.zeros(v0.shape, dtype=np.int64)
+            for i, level in enumerate(self.levels[1:], start=1):
+                dist = np.abs(v0 - level)
+                closer = dist < best  # strict: the first level wins a tie, as argmin
+                lab[closer] = i
+                best = np.where(closer, dist, best)
+            return lab
         if self.encoding == "one-hot":
             return v.argmax(axis=-1)
         return None

@@ -138,7 +138,6 @@ def _check_objects(net, task, rule, schedule, prefix: str = "") -> None:
             raise ValidationError(
                 f"{prefix}{name} must be {article} {what}; got {type(value).__name__}"
             )
-    task.check_network(net)
     schedule.check(net.n_edges)
 
 
