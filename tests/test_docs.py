@@ -40,8 +40,22 @@ def test_block_extraction_finds_fenced_python_only():
     assert python_blocks(text) == ["x = 1\n", "y = x\n"]
 
 
+@pytest.fixture
+def registries():
+    """Leave the rule, schedule, task and backend tables as they were: the extension guide
+    registers its examples in them, and other tests list what is registered."""
+    from circuitlearn import config, physics, rules, schedules
+
+    tables = [rules.RULES, schedules.SCHEDULES, config.TASKS, physics.BACKENDS]
+    saved = [dict(t) for t in tables]
+    yield
+    for table, before in zip(tables, saved, strict=True):
+        table.clear()
+        table.update(before)
+
+
 @pytest.mark.parametrize("doc", RUNNABLE)
-def test_python_blocks_run(doc, tmp_path, monkeypatch):
+def test_python_blocks_run(doc, tmp_path, monkeypatch, registries):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)
     blocks = python_blocks((ROOT / doc).read_text())
@@ -73,3 +87,12 @@ def test_relative_links_resolve(doc):
     path = ROOT / doc
     missing = [t for t in relative_links(path.read_text()) if not (path.parent / t).exists()]
     assert not missing, f"{doc} links to missing files: {missing}"
+
+
+def test_extension_examples_leave_no_registration_behind():
+    from circuitlearn import config, physics, rules, schedules
+
+    assert "LogCoupledLearning" not in rules.RULES
+    assert "RandomBlock" not in schedules.SCHEDULES
+    assert "csv" not in config.TASKS
+    assert "dense-lu" not in physics.BACKENDS
