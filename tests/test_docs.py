@@ -18,6 +18,7 @@ RUNNABLE = ["docs/tutorial.md", "docs/extending.md"]
 _BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 # [text](target) with a target that is not a URL or an in-page anchor; images included.
 _LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_CODE = re.compile(r"^```.*?^```[ \t]*$|`[^`\n]*`", re.MULTILINE | re.DOTALL)
 
 
 def python_blocks(text: str) -> list[str]:
@@ -28,7 +29,7 @@ def python_blocks(text: str) -> list[str]:
 def relative_links(text: str) -> list[str]:
     """Link targets that point at files of the repository (no scheme, no pure anchor)."""
     out = []
-    for target in _LINK.findall(text):
+    for target in _LINK.findall(_CODE.sub("", text)):  # code such as f[i](x) is no link
         if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE) or target.startswith("#"):
             continue
         out.append(target.split("#", 1)[0])
@@ -76,8 +77,11 @@ def test_python_blocks_run(doc, tmp_path, monkeypatch, registries):
 
 
 def test_link_check_sees_broken_links():
-    text = "[ok](docs/a.md) [web](https://x.org) [anchor](#b) ![img](figures/c.png#x)"
-    assert relative_links(text) == ["docs/a.md", "figures/c.png"]
+    text = (
+        "[ok](docs/a.md) [web](https://x.org) [anchor](#b) ![img](figures/c.png#x)\n"
+        "`RULES[kind](cfg)`\n```python\nSCHEDULES[k](x)\n```\n[last](d.md)"
+    )
+    assert relative_links(text) == ["docs/a.md", "figures/c.png", "d.md"]
 
 
 @pytest.mark.parametrize(
