@@ -1,9 +1,9 @@
-"""An independent, plain dense numpy implementation of DESIGN §2-4, for cross-checking.
+"""An independent, plain dense numpy implementation of docs/design.md §2-4, for cross-checking.
 
 Written from the design text only: it does not import circuitlearn. Everything is dense and
 solved with ``np.linalg.solve``; it is meant to be obviously right, not fast.
 
-Conventions (DESIGN §2): edge ``j`` joins ``edges[j] = (a_j, b_j)``; incidence ``B`` (E x N)
+Conventions (docs/design.md §2): edge ``j`` joins ``edges[j] = (a_j, b_j)``; incidence ``B`` (E x N)
 has ``B[j, a_j] = +1``, ``B[j, b_j] = -1``; drops ``dV = B @ V``; Laplacian
 ``L = B.T @ diag(k) @ B``. Fixed nodes ``F`` hold given voltages; the free nodes ``U`` solve
 ``L[U,U] V[U] = -L[U,F] V[F]``.
@@ -66,7 +66,7 @@ def power(n_nodes: int, edges, k, voltages) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ task states
 class RefTask:
-    """Node roles and data of a task, as plain arrays (mirrors DESIGN §3)."""
+    """Node roles and data of a task, as plain arrays (mirrors docs/design.md §3)."""
 
     def __init__(self, n_nodes, edges, inputs, outputs, ground, x, y):
         self.n_nodes = int(n_nodes)

@@ -1,4 +1,4 @@
-"""Every fast path against the plain dense path (DESIGN §8).
+"""Every fast path against the plain dense path (docs/design.md §8).
 
 - the CHOLMOD backend against dense on a gallery of networks, and its fallback when absent;
 - rank-r updated factors against fresh factorisations (1e-9 relative), drift control;

@@ -1,4 +1,4 @@
-"""Property tests of the settled state (DESIGN §2) on small random connected graphs.
+"""Property tests of the settled state (docs/design.md §2) on small random connected graphs.
 
 Kirchhoff's current law, minimum dissipated power, backend agreement, reciprocity, batching,
 superposition, the floating-component error, and the incidence and Laplacian of every network of

@@ -1,4 +1,4 @@
-r"""Learning rules, schedules and batching (DESIGN §4-§5).
+r"""Learning rules, schedules and batching (docs/design.md §4-§5).
 
 Coupled learning as a gradient (part a)
 ---------------------------------------

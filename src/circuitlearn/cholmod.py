@@ -1,5 +1,5 @@
 """CHOLMOD factorisation backend (optional extra ``circuitlearn[cholmod]``), with rank-r
-update/downdate for desynchronous steps (DESIGN §8).
+update/downdate for desynchronous steps (docs/design.md §8).
 
 Requires scikit-sparse 0.4 on a system SuiteSparse (``apt-get install libsuitesparse-dev``;
 ``pip install scikit-sparse==0.4.16``). When it is absent, asking for ``backend="cholmod"``

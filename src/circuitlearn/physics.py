@@ -1,4 +1,4 @@
-"""The settled state of a linear resistor network under fixed node voltages (DESIGN §2).
+"""The settled state of a linear resistor network under fixed node voltages (docs/design.md §2).
 
 Free nodes ``U`` carry no net current, so ``L[U,U] V[U] = -L[U,F] V[F]``; equivalently the state
 minimises the dissipated power ``P = 1/2 sum_j k_j dV_j**2``. Units: volts, siemens, amperes,

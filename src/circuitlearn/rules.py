@@ -1,4 +1,4 @@
-"""Local learning rules: what one edge does with the drops it measures (DESIGN §4).
+"""Local learning rules: what one edge does with the drops it measures (docs/design.md §4).
 
 A rule sees only per-edge arrays. The training loop hands it an ``EdgeSignals`` (batch means of
 the squared free and clamped drops across each edge, and the per-example drops when the rule

@@ -1,4 +1,4 @@
-"""Learning tasks: which nodes are inputs, ground and outputs, and the data (DESIGN §3).
+"""Learning tasks: which nodes are inputs, ground and outputs, and the data (docs/design.md §3).
 
 Inputs are held at the feature voltages ``x`` (V), ground nodes at 0 V, and the outputs should
 settle at the targets ``y`` (V). The error is ``mean((V_out - y)**2)`` over examples and outputs.
