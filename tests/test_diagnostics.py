@@ -184,6 +184,7 @@ def test_function_space_covariance_splits_range_and_null(random_case):
     real = np.cov(outs, rowvar=False)
     np.testing.assert_allclose(got.cov_out, real, rtol=0, atol=2e-3 * np.abs(real).max())
     assert got.trace == pytest.approx(np.trace(real), rel=2e-3)
+    assert got.trace_settled == pytest.approx(np.trace(real), rel=1e-9)
     assert got.rank == rank < net.n_edges
     total = np.trace(np.cov(ks, rowvar=False)) / net.n_edges
     assert got.range_rms**2 + got.null_rms**2 == pytest.approx(total, rel=1e-10)

@@ -461,6 +461,10 @@ class FunctionSpaceCovariance:
         per-edge variance of ``k``.
     k_mean : ndarray, shape (E,)
         Mean of the samples (S), where ``J`` is evaluated.
+    trace_settled : float
+        ``tr`` of the sample covariance (ddof 1) of the settled outputs themselves (V^2), no
+        linearisation: ``trace`` is close to it only while the fluctuations of ``k`` are small
+        (not at coarse taps, where one tap can change a conductance several-fold).
     """
 
     cov_out: np.ndarray
@@ -470,6 +474,7 @@ class FunctionSpaceCovariance:
     range_rms: float
     null_rms: float
     k_mean: np.ndarray
+    trace_settled: float
 
 
 def function_space_covariance(net: Network, task: Task, k_samples) -> FunctionSpaceCovariance:
@@ -480,8 +485,9 @@ def function_space_covariance(net: Network, task: Task, k_samples) -> FunctionSp
     and ``J = output_jacobian(net, task, k_bar)`` with SVD ``J = U S V^T``: the rows of ``V^T``
     whose singular value exceeds ``tol = max(M n_out, E) eps sigma_max`` span the range
     (rank ``r``), the rest of ``R^E`` is the null space of ``J``. Reported: the output-space
-    covariance ``J Cov(k) J^T`` and its trace, and the per-edge RMS of the fluctuations
-    projected on the range and on the null space.
+    covariance ``J Cov(k) J^T`` and its trace, the per-edge RMS of the fluctuations projected
+    on the range and on the null space, and (as a check of the linearisation) the trace of the
+    covariance of the settled outputs of the samples.
 
     Parameters
     ----------
@@ -514,6 +520,12 @@ def function_space_covariance(net: Network, task: Task, k_samples) -> FunctionSp
     null_var = max(total_var - range_var, 0.0)
     e = net.n_edges
     cov_out = jac @ cov @ jac.T
+    system = TaskSystem(net, task)
+    outs = np.empty((ks.shape[0], jac.shape[0]))
+    for i, kk in enumerate(ks):
+        system.settle(kk)
+        outs[i] = system.outputs(task.x_train).ravel()
+    trace_settled = float(np.sum(np.var(outs, axis=0, ddof=1)))
     return FunctionSpaceCovariance(
         cov_out=cov_out,
         trace=float(np.trace(cov_out)),
@@ -522,6 +534,7 @@ def function_space_covariance(net: Network, task: Task, k_samples) -> FunctionSp
         range_rms=float(np.sqrt(range_var / e)),
         null_rms=float(np.sqrt(null_var / e)),
         k_mean=k_mean,
+        trace_settled=trace_settled,
     )
 
 
