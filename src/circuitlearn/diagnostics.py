@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -152,7 +152,7 @@ class LocalMinimum:
     best_error: float
     best_move: tuple[int, int] | None
     n_improving: int
-    neighbour_errors: np.ndarray
+    neighbour_errors: np.ndarray = field(repr=False)
 
 
 def local_minimum(
@@ -467,13 +467,13 @@ class FunctionSpaceCovariance:
         (not at coarse taps, where one tap can change a conductance several-fold).
     """
 
-    cov_out: np.ndarray
+    cov_out: np.ndarray = field(repr=False)
     trace: float
     rank: int
     tol: float
     range_rms: float
     null_rms: float
-    k_mean: np.ndarray
+    k_mean: np.ndarray = field(repr=False)
     trace_settled: float
 
 
@@ -562,7 +562,7 @@ class NoiseEstimate:
     stderr: float
     bias: float
     steps: int
-    drift: np.ndarray
+    drift: np.ndarray = field(repr=False)
 
     def __float__(self) -> float:
         return self.value
