@@ -107,6 +107,8 @@ def test_escape_matches_the_run_and_gives_none_when_out_of_reach(board):
     assert got == pytest.approx(expected) and 0 < got <= 60
     # an error of zero is out of reach of Iris on this board
     assert dg.escape(net, task, rule, sched, start, 0.0, 5, seed=4, batch_size=1) is None
+    with pytest.raises(cl.ValidationError, match="max_updates_per_edge"):
+        dg.escape(net, task, rule, sched, start, 0.0, 0, seed=4)
     # a threshold the start already meets costs nothing
     assert dg.escape(net, task, rule, sched, start, 2 * e0, 5, seed=4, batch_size=1) == 0.0
 
@@ -235,6 +237,8 @@ def test_update_noise_refuses_a_fixed_point(board):
     flat = cl.Task(
         x_train=np.zeros((3, 4)), y_train=np.zeros((3, 1)), **LAB_IRIS_ROLES, name="flat"
     )
+    with pytest.raises(cl.ValidationError, match="tau"):
+        dg.update_noise(net, task, np.full(net.n_edges, 1e-3), rule, tau=0)
     with pytest.raises(cl.ValidationError, match="drift"):
         dg.update_noise(net, flat, np.full(net.n_edges, 1e-3), rule, draws=5)
 

@@ -278,7 +278,10 @@ def escape(
             "taps do not survive the rule's round trip resistance -> taps_for; this rule's "
             "resistance map cannot be inverted at these taps"
         )
-    steps = steps_for(max_updates_per_edge, schedule, net.n_edges)
+    budget = in_range(
+        "max_updates_per_edge", max_updates_per_edge, 0, None, low_open=True, high_open=True
+    )
+    steps = steps_for(budget, schedule, net.n_edges)
     result = train(
         net,
         task,
@@ -648,7 +651,8 @@ def update_noise(
     draws = in_range("draws", draws, 2, None, integer=True)
     seed = in_range("seed", seed, 0, None, integer=True)
     e = net.n_edges
-    n_steps = steps_for(tau, schedule, e)  # validates tau
+    tau = in_range("tau", tau, 0, None, low_open=True, high_open=True)
+    n_steps = steps_for(tau, schedule, e)
     data_rng, sched_rng, rule_rng, init_rng = streams(seed)
     state = rule.init_state(k, e, init_rng)
     system = TaskSystem(net, task)
