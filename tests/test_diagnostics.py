@@ -13,13 +13,12 @@ import pytest
 import circuitlearn as cl
 from circuitlearn import diagnostics as dg
 from circuitlearn.analysis import mean_ci
-from circuitlearn.demo import LAB_IRIS_ROLES
-from circuitlearn.hardware import lab_network
+from circuitlearn.gallery import LAB_IRIS_ROLES, lab_board
 
 
 @pytest.fixture(scope="module")
 def board():
-    net = lab_network()
+    net = lab_board()
     task = cl.tasks.iris(net, encoding="levels", seed=0, **LAB_IRIS_ROLES)
     return net, task
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import circuitlearn as cl
+from circuitlearn import analysis
 from circuitlearn.config import load_config, validate_config
 
 PACKAGE = Path(cl.__file__).resolve().parent
@@ -130,6 +131,16 @@ CFG = "run config (TOML)"
 SWEEP = "sweep spec (sweep.toml) and sweep()"
 EST = "estimators (fit time)"
 PLOT = "plots"
+DIAG = "diagnostics (cl.analysis)"
+
+
+def _board():
+    net = cl.gallery.lab_board()
+    return net, cl.tasks.iris(net, "levels", **cl.gallery.LAB_IRIS_ROLES)
+
+
+_STEP16 = cl.SteppedCoupledLearning(taps=16)
+
 
 # ------------------------------------------------------------------------------ catalogue
 # fmt: off
@@ -544,6 +555,28 @@ CATALOGUE: list[Entry] = [
           lambda: cl.plots.plot_results("."), r"'.' is neither a run directory .* nor a sweep"),
     Entry(PLOT, "plot_results(formats) / plot --format", "not png, pdf or svg",
           lambda: cl.plots.run_figures(".", formats="gif"), r"formats must be one or more of"),
+    # --- diagnostics
+    Entry(DIAG, "local_minimum(taps) range", "a tap outside the rule's positions",
+          lambda: analysis.local_minimum(*_board(), _STEP16, np.full(16, 20)),
+          r"taps must lie in \[0, 15\] \(the rule's 16 positions\); taps\[0\] = 20"),
+    Entry(DIAG, "local_minimum(taps) shape", "not one position per edge",
+          lambda: analysis.local_minimum(*_board(), _STEP16, np.full(3, 2)),
+          r"taps must have shape \(16,\), one position per edge"),
+    Entry(DIAG, "escape(threshold, max_updates_per_edge)", "negative threshold or no budget",
+          lambda: analysis.escape(*_board(), _STEP16, cl.Bernoulli(0.5), np.full(16, 7), 0.1, 0, 0),
+          r"max_updates_per_edge must be a number in \(0, inf\); got 0"),
+    Entry(DIAG, "update_noise(tau, draws)", "tau not > 0 or fewer than 2 draws",
+          lambda: analysis.update_noise(*_board(), np.ones(16), cl.CoupledLearning(), tau=0),
+          r"tau must be a number in \(0, inf\); got 0"),
+    Entry(DIAG, "function_space_covariance(k_samples)", "fewer than two states",
+          lambda: analysis.function_space_covariance(*_board(), np.ones((1, 16))),
+          r"k_samples must have shape \(n >= 2, 16\)"),
+    Entry(DIAG, "saturation(taps_trajectory) / tap_msd(lags)", "empty trajectory or no lag",
+          lambda: analysis.tap_msd(np.zeros((5, 16)), lags=[]), r"lags must name at least one lag"),
+    Entry(DIAG, "cluster_ci(values, clusters)", "not one cluster label per value",
+          lambda: analysis.cluster_ci([1, 2, 3], [0, 1]),
+          r"clusters must have one label per value, shape \(3,\); got \(2,\)"),
+
 ]
 # fmt: on
 

@@ -366,3 +366,36 @@ def summarize_periods(periods: Sequence[int | None]) -> dict:
         "periods": sorted(set(ps)),
         "median_period": float(np.median(ps)) if ps else math.nan,
     }
+
+
+# The diagnostics of the mechanism (trap, escape, exploration, function space, noise, cluster
+# intervals) live in their own module; they are part of ``cl.analysis`` for users.
+from .diagnostics import (  # noqa: E402
+    FunctionSpaceCovariance,
+    LocalMinimum,
+    NoiseEstimate,
+    best_visited,
+    cluster_ci,
+    escape,
+    function_space_covariance,
+    local_minimum,
+    output_jacobian,
+    saturation,
+    tap_msd,
+    update_noise,
+)
+
+__all__ += [
+    "FunctionSpaceCovariance",
+    "LocalMinimum",
+    "NoiseEstimate",
+    "best_visited",
+    "cluster_ci",
+    "escape",
+    "function_space_covariance",
+    "local_minimum",
+    "output_jacobian",
+    "saturation",
+    "tap_msd",
+    "update_noise",
+]

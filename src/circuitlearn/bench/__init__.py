@@ -1,4 +1,4 @@
-"""Benchmarks of the fast paths (docs/design.md §8): ``circuitlearn bench [--quick]`` prints the report.
+"""Benchmarks of the fast paths (docs/design.md §8): ``circuitlearn bench [--quick]``.
 
 ``baselines``: the floor and the per-example approach (also an oracle for one update) and the
 benchmark task; ``harness``: timing and memory measurements of ``cl.train`` runs; ``report``:
