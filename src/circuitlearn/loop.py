@@ -180,7 +180,8 @@ def run(
 
     ``system`` must keep its replica axis (built from sequences, ``squeeze`` False).
 
-    ``checkpoint(loop)`` is called every ``checkpoint_every`` steps, after the step's record.
+    ``checkpoint(loop)`` is called after every ``checkpoint_every``-th step, with ``loop.step``
+    the next step to run; ``run`` continues a ``loop`` from wherever it stands.
     """
     n_edges = system.n_edges
     rate = schedule.updates_per_step(n_edges)
@@ -211,13 +212,6 @@ def run(
             if step >= steps:
                 loop.done = True
                 break
-            if (
-                checkpoint is not None
-                and checkpoint_every
-                and step
-                and step % checkpoint_every == 0
-            ):
-                checkpoint(loop)
             (x, y), fresh = _batch(loop, tasks, same_task, full)
             loop.examples += fresh
             events = schedule.draw(sched_rngs, n_edges, step, loop.sched_states)
@@ -247,4 +241,9 @@ def run(
                 else:
                     loop.updates[rows] += mask.sum(axis=1)
             loop.step += 1
+            if checkpoint is not None and checkpoint_every and loop.step % checkpoint_every == 0:
+                # Between two steps, and the next settle refactors from scratch, as a run
+                # resumed from this checkpoint will: resuming is bit-identical.
+                system.invalidate()
+                checkpoint(loop)
     return loop

@@ -230,6 +230,12 @@ class TaskSystem:
         self._coef = {}
         self._settled = True
 
+    def invalidate(self) -> None:
+        """Refactor from scratch at the next ``settle`` (see ``LaplacianSolver.invalidate``)."""
+        for sv in self.solvers:
+            sv.invalidate()
+        self._settled = False
+
     def _drops_t(self, rows=None, edges: np.ndarray | None = None) -> np.ndarray:
         """``D^T = [P_x | B_U Z]^T`` (R', d, E or r): each edge's drop per volt on each input
         and per ampere into each output; every map below is ``C^T D^T`` for a small ``C``."""

@@ -205,6 +205,11 @@ class LaplacianSolver:
         self.n_updates += 1
         return True
 
+    def invalidate(self) -> None:
+        """Forget the factor: the next ``update`` refactors from scratch (no rank-r update),
+        so that a run resumed from a checkpoint factors exactly as the uninterrupted one."""
+        self._k = None
+
     @property
     def k(self) -> np.ndarray:
         return self._k
