@@ -1,11 +1,12 @@
-"""``circuitlearn reproduce``: the quick mode end to end, and the analysis helpers."""
+"""``circuitlearn reproduce``: a smoke test of the quick mode end to end (every step runs and
+writes finite numbers and a well-formed report; it cannot judge the science), and the
+statistics of ``circuitlearn.analysis``."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-import time
 
 import numpy as np
 import pytest
@@ -22,11 +23,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def quick_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce-quick")
-    t0 = time.perf_counter()
     res = runner.invoke(app, ["reproduce", "--quick", "--out", str(out), "--quiet"])
-    elapsed = time.perf_counter() - t0
     assert res.exit_code == 0, res.output + repr(res.exception)
-    return out, elapsed
+    return out
 
 
 def _numbers(obj):
@@ -41,8 +40,7 @@ def _numbers(obj):
 
 
 def test_quick_reproduce_writes_report_with_finite_numbers(quick_out):
-    out, elapsed = quick_out
-    assert elapsed < 120, f"quick mode took {elapsed:.0f} s (budget: 2 minutes)"
+    out = quick_out
     report = (out / "results.md").read_text()
     for name in EXPERIMENTS:
         summary = json.loads((out / name / "summary.json").read_text())
@@ -61,7 +59,7 @@ def test_quick_reproduce_writes_report_with_finite_numbers(quick_out):
 
 
 def test_quick_headline_numbers_are_finite(quick_out):
-    out, _ = quick_out
+    out = quick_out
     e1 = json.loads((out / "e1" / "summary.json").read_text())
     for cell in e1["claim"]["cells"]:
         assert all(math.isfinite(cell[k]) for k in ("ratio", "ratio_low", "ratio_high"))
@@ -86,7 +84,7 @@ def test_quick_headline_numbers_are_finite(quick_out):
 
 
 def test_rerun_reuses_finished_conditions(quick_out):
-    out, _ = quick_out
+    out = quick_out
     cond = sorted((out / "e4" / "conditions").glob("*.parquet"))
     sweep_runs = sorted((out / "e1" / "regression" / "runs").iterdir())
     before = {p: p.stat().st_mtime_ns for p in cond + sweep_runs}
@@ -101,7 +99,7 @@ def test_rerun_reuses_finished_conditions(quick_out):
 def test_publish_copies_report_and_figures(quick_out, tmp_path):
     from circuitlearn.experiments import publish
 
-    out, _ = quick_out
+    out = quick_out
     target = publish(out, tmp_path / "docs")
     text = target.read_text()
     for link in re.findall(r"\]\((figures/[^)]+)\)", text):
@@ -184,27 +182,8 @@ def test_mann_whitney_and_fdr():
     assert not analysis.fdr_bh([]).size
 
 
-def test_train_replicas_falls_back_to_train(monkeypatch):
-    import sys
-
-    import circuitlearn as cl
-    from circuitlearn.demo import LAB_IRIS_ROLES
-    from circuitlearn.experiments.common import train_replicas
-
-    net = cl.hardware.lab_network()
-    tasks = [cl.tasks.iris(net, seed=i, **LAB_IRIS_ROLES) for i in range(2)]
-    rule = cl.SteppedCoupledLearning(taps=16)
-    kw = {"steps": 30, "batch_size": 1}
-    fast = train_replicas(net, tasks, rule, cl.Bernoulli(0.5), [0, 1], **kw)
-    monkeypatch.setitem(sys.modules, "circuitlearn.ensemble", None)  # import fails
-    slow = train_replicas(net, tasks, rule, cl.Bernoulli(0.5), [0, 1], **kw)
-    for a, b in zip(fast, slow, strict=True):
-        assert np.array_equal(a.taps, b.taps)
-        np.testing.assert_allclose(a.history["test_error"], b.history["test_error"])
-
-
 def test_report_only_rewrites_the_report(quick_out, tmp_path):
-    out, _ = quick_out
+    out = quick_out
     (out / "results.md").unlink()
     res = runner.invoke(
         app, ["reproduce", "--report-only", "--out", str(out), "--docs", str(tmp_path)]

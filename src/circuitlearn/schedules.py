@@ -9,6 +9,7 @@ the expected number of updates per edge per step, so ``updates_per_edge = update
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -110,3 +111,21 @@ class PoissonClocks(Schedule):
 SCHEDULES: dict[str, type] = {
     c.__name__: c for c in (Synchronous, Bernoulli, RandomSubset, PoissonClocks)
 }
+
+
+def synchronous_if_one(p: float) -> Synchronous | Bernoulli:
+    """``Synchronous()`` for ``p == 1``, else ``Bernoulli(p)``: the experiments' reading of
+    "update probability p", where p = 1 means the clocked hardware."""
+    return Synchronous() if p == 1.0 else Bernoulli(p)
+
+
+def steps_for(updates_per_edge: float, schedule: Schedule, n_edges: int) -> int:
+    """Training steps that give every edge ``updates_per_edge`` expected updates under
+    ``schedule`` on a network of ``n_edges`` edges: schedules are compared at equal updates
+    per edge, not at equal steps.
+
+    The small tolerance keeps an exact ratio (``10 / 0.1``) from rounding up to one extra
+    step through floating-point error.
+    """
+    upe = in_range("updates_per_edge", updates_per_edge, 0, None, low_open=True)
+    return math.ceil(upe / schedule.updates_per_step(n_edges) - 1e-9)
