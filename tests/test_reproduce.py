@@ -166,6 +166,69 @@ def test_ratio_ci_and_mean_ci():
         analysis.ratio_ci([1.0, 2.0], [1.0])
 
 
+def test_log_band_is_the_geometric_mean_with_its_t_interval_per_column():
+    rows = np.array([[1.0, 10.0], [100.0, 1000.0], [10.0, 10.0]])
+    mid, lo, hi = analysis.log_band(rows)
+    for j in range(rows.shape[1]):
+        g, glo, ghi = analysis.geo_mean_ci(rows[:, j])
+        assert (mid[j], lo[j], hi[j]) == pytest.approx((g, glo, ghi))
+    assert mid[0] == pytest.approx(10.0)
+    one = analysis.log_band(rows[:1])
+    assert all(np.allclose(b, rows[0]) for b in one)  # one seed: no interval
+
+
+def test_tail_mean_averages_the_last_fraction_of_updates():
+    import pandas as pd
+
+    hist = pd.DataFrame({"updates_per_edge": np.arange(11.0), "test_error": np.arange(11.0)})
+    assert analysis.tail_mean(hist, "test_error", 0.2) == pytest.approx(9.0)  # 8, 9, 10
+    assert analysis.tail_mean(hist, "test_error", 1.0) == pytest.approx(5.0)
+
+
+def test_summarize_groups_by_grid_values_and_treats_seeds_as_replicates():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "run_id": list("abcde"),
+            "schedule.p": [1.0, 1.0, 1.0, 0.5, 0.5],
+            "train.seed": [0, 1, 2, 0, 1],
+            "steps": [10, 10, 10, 20, 20],
+            "train_error": [1.0, 2.0, 3.0, 4.0, 4.0],
+            "test_error": [1.0, 2.0, 3.0, 5.0, 7.0],
+        }
+    )
+    s = analysis.summarize(table)
+    assert list(s.columns) == [
+        "schedule.p",
+        "n",
+        "test_error_mean",
+        "test_error_ci95",
+        "train_error_mean",
+    ]
+    assert s["n"].tolist() == [3, 2] and s["test_error_mean"].tolist() == [2.0, 6.0]
+    for i, vals in enumerate(([1.0, 2.0, 3.0], [5.0, 7.0])):
+        m, _, high = analysis.mean_ci(vals)
+        assert s["test_error_ci95"][i] == pytest.approx(high - m)
+    assert math.isnan(analysis.summarize(table.iloc[:1])["test_error_ci95"][0])
+    by_seed = analysis.summarize(table, by=["train.seed"], metric="train_error")
+    assert by_seed["train_error_mean"].tolist() == [2.5, 3.0, 3.0]
+
+
+def test_steps_for_compares_schedules_at_equal_updates_per_edge():
+    import circuitlearn as cl
+    from circuitlearn.schedules import steps_for, synchronous_if_one
+
+    assert steps_for(10, cl.Bernoulli(0.1), 30) == 100  # not 101 through rounding
+    assert steps_for(10, cl.Synchronous(), 30) == 10
+    assert steps_for(2.5, cl.RandomSubset(count=3), 30) == 25
+    assert steps_for(1, cl.PoissonClocks(rate=0.3), 30) == 4
+    with pytest.raises(cl.ValidationError, match="updates_per_edge"):
+        steps_for(0, cl.Synchronous(), 30)
+    assert synchronous_if_one(1.0) == cl.Synchronous()
+    assert synchronous_if_one(0.5) == cl.Bernoulli(0.5)
+
+
 def test_mann_whitney_and_fdr():
     a = np.arange(10.0)
     b = np.arange(10.0) + 100
