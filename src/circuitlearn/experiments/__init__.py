@@ -11,8 +11,11 @@ e4     ``e4_async``                 fully asynchronous PoissonClocks against Ber
 
 Each module's settings live in ``<module>.toml`` beside it (``[full]`` and ``[quick]``). Every
 experiment writes its runs, ``summary.json`` and figures under the output directory, and
-``report.write_report`` turns the summaries into ``results.md``: the report is generated from
-the measured numbers, never written by hand.
+writes its own section of ``results.md`` from its summary (``report(summary)``);
+``report.write_report`` assembles the sections: the report is generated from the measured
+numbers, never written by hand. E2 and E3 keep their numbers and figures in
+``e2_analysis``/``e3_analysis`` beside them. Adding an experiment means one new module with
+``NAME``, ``TITLE``, ``HEADING``, ``CLAIM``, ``run`` and ``report``, listed in ``EXPERIMENTS``.
 
 Examples
 --------

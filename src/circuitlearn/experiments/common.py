@@ -3,9 +3,11 @@
 Every experiment reads its settings from ``<module>.toml`` beside this file: a ``[full]``
 table, and a ``[quick]`` table whose keys override it for ``--quick``. Its measured results
 go under ``OUT/<experiment>/``: one Parquet file per *condition* (a batch of replicas trained
-together), written atomically, so a rerun skips what is done; its figures go to
+together), written atomically (``store.atomic_write``) and named by the hash of the
+condition (``store.canonical_hash``), so a rerun skips what is done; its figures go to
 ``OUT/figures/`` (PNG and PDF) and its numbers to ``OUT/<experiment>/summary.json``, from
-which ``report.py`` writes ``results.md``.
+which its ``report`` writes its section of ``results.md``. Statistics come from
+``circuitlearn.analysis``, Markdown formatting from ``report``.
 """
 
 from __future__ import annotations
