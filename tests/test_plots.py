@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 import circuitlearn as cl
-from circuitlearn import plots
+from circuitlearn import analysis, plots
 from circuitlearn.cli import app
 
 BASE = {
@@ -155,6 +155,18 @@ def test_final_vs():
     assert "95% CI" in ax.get_title()
     fig = plots.final_vs(table, x="schedule.p", y="test_accuracy", by="train.seed")
     assert len(fig.axes[0].get_legend().get_texts()) == 3
+
+
+def test_final_vs_error_bars_are_the_t_intervals_of_analysis():
+    """Errors: geometric mean and its interval on the logs; accuracies: the plain mean."""
+    hist = _histories()
+    table = hist[hist["updates_per_edge"] == 45.0]
+    for y, stat in (("test_error", analysis.geo_mean_ci), ("test_accuracy", analysis.mean_ci)):
+        container = plots.final_vs(table, x="schedule.p", y=y, level=0.9).axes[0].containers[0]
+        data_line, _caps, (bars,) = container
+        for x, centre, segment in zip(*data_line.get_data(), bars.get_segments(), strict=True):
+            want = stat(table.loc[table["schedule.p"] == x, y], level=0.9)
+            assert (centre, segment[0][1], segment[1][1]) == pytest.approx(want)
 
 
 def test_learning_curves_still_work():
