@@ -28,10 +28,11 @@ from .figures import (
     run_figures,
     sweep_figures,
 )
-from .style import XLABELS, YLABELS
+from .style import SHORT, XLABELS, YLABELS
 
 __all__ = [
     "FORMATS",
+    "SHORT",
     "XLABELS",
     "YLABELS",
     "curves_with_bands",
