@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..analysis import fdr_bh, mann_whitney, ratio_ci, summarize_periods
 from .common import Context, pyplot, save_figure
+from .report import schedule_label
 
 #: Points of the stored learning curve of every replica (equally spaced updates per edge).
 CURVE_POINTS = 101
@@ -23,11 +24,6 @@ CURVE_POINTS = 101
 def condition_key(mode: str, taps: int, noise: float, p: float, part: str) -> str:
     """File-name-safe key of one condition."""
     return f"{part}_{mode}_taps{taps}_noise{noise:g}_p{p:g}"
-
-
-def schedule_label(p: float) -> str:
-    """``synchronous`` for p = 1, else ``Bernoulli p = ...``."""
-    return "synchronous" if p == 1.0 else f"Bernoulli p = {p:g}"
 
 
 # ---------------------------------------------------------------------------- analysis

@@ -38,8 +38,17 @@ from ..hardware import SteppedCoupledLearning, lab_network
 from ..schedules import steps_for, synchronous_if_one
 from ..tasks import iris
 from .common import Context, load_settings, run_conditions, train_replicas
-from .e2_analysis import CURVE_POINTS, analyse, condition_key, figures, schedule_label
-from .report import figure_links, fmt, md_table, mode_note, pct, pval_text, ratio_text
+from .e2_analysis import CURVE_POINTS, analyse, condition_key, figures
+from .report import (
+    figure_links,
+    fmt,
+    md_table,
+    mode_note,
+    pct,
+    pval_text,
+    ratio_text,
+    schedule_label,
+)
 
 NAME = "e2"
 TITLE = "E2: stepped hardware on the emulated lab board"

@@ -21,7 +21,16 @@ import pandas as pd
 from ..analysis import geo_mean_ci, log_band, ratio_ci, tail_mean
 from ..schedules import PoissonClocks, steps_for, synchronous_if_one
 from .common import Context, load_settings, pyplot, run_conditions, save_figure, train_replicas
-from .report import ci_text, figure_links, md_table, mode_note, pct, pval_text, ratio_text
+from .report import (
+    ci_text,
+    figure_links,
+    md_table,
+    mode_note,
+    pct,
+    pval_text,
+    ratio_text,
+    schedule_label,
+)
 
 NAME = "e4"
 TITLE = "E4: fully asynchronous (PoissonClocks) against Bernoulli"
@@ -126,9 +135,7 @@ def stepped_condition(c: dict) -> pd.DataFrame:
 
 
 def _label(kind: str, value: float) -> str:
-    if kind == "poisson":
-        return f"PoissonClocks (rate {value:g})"
-    return "synchronous" if value == 1.0 else f"Bernoulli p = {value:g}"
+    return f"PoissonClocks (rate {value:g})" if kind == "poisson" else schedule_label(value)
 
 
 def run(ctx: Context) -> dict:

@@ -35,6 +35,7 @@ __all__ = [
     "pval_text",
     "ratio_text",
     "render",
+    "schedule_label",
     "write_report",
 ]
 
@@ -73,6 +74,11 @@ def pval_text(p) -> str:
     if p is None or not math.isfinite(p):
         return "n/a"
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+def schedule_label(p: float) -> str:
+    """``synchronous`` for p = 1 (``schedules.synchronous_if_one``), else ``Bernoulli p = ...``."""
+    return "synchronous" if p == 1.0 else f"Bernoulli p = {p:g}"
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:
