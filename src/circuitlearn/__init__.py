@@ -1,16 +1,16 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import ensemble, plots, tasks
+from . import ensemble, plots, sweep, tasks
 from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
 from .network import Network
 from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
+from .results import sweep_histories, sweep_table
 from .rules import CoupledLearning, EdgeSignals, GradientDescent, Rule, RuleState
 from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Synchronous
 from .store import load, save
-from .sweep import sweep, sweep_histories, sweep_table
 from .tasks import Task
 from .train import TrainResult, train
 

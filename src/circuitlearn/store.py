@@ -53,6 +53,7 @@ __all__ = [
     "json_safe",
     "load",
     "save",
+    "write_run",
     "write_toml",
 ]
 
@@ -315,38 +316,48 @@ def save(result: TrainResult, directory: str | Path, overwrite: bool = False) ->
         )
     directory = check_output_dir("directory", directory, overwrite)
     with atomic_dir(directory, overwrite=overwrite) as tmp:
-        write_toml(tmp / "config.toml", result.config)
-        result.history.to_parquet(tmp / "history.parquet", index=False)
-        state = {"conductances": result.conductances, "initial": result.initial_conductances}
-        if result.taps is not None:
-            state["taps"] = result.taps
-        for key, val in (result.trajectory or {}).items():
-            state[f"trajectory_{key}"] = val
-        np.savez(tmp / "state.npz", **state)
-        net = result.network
-        np.savez(
-            tmp / "network.npz",
-            n_nodes=net.n_nodes,
-            edges=net.edges,
-            **({"positions": net.positions} if net.positions is not None else {}),
-        )
-        t = result.task
-        arrays = {
-            name: getattr(t, name)
-            for name in (
-                "input_nodes",
-                "output_nodes",
-                "ground_nodes",
-                "x_train",
-                "y_train",
-                "x_test",
-                "y_test",
-            )
-            if getattr(t, name) is not None
-        }
-        meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name}
-        np.savez(tmp / "task.npz", meta=json.dumps(meta), **arrays)
+        write_run(result, tmp)
     return directory
+
+
+def write_run(result: TrainResult, directory: Path | str) -> None:
+    """Write the files of a run (``FILES``) into the existing ``directory``.
+
+    A building block for writers that land a run themselves inside :func:`atomic_dir`
+    (``save``, the sweep runner); anything else should call :func:`save`.
+    """
+    tmp = Path(directory)
+    write_toml(tmp / "config.toml", result.config)
+    result.history.to_parquet(tmp / "history.parquet", index=False)
+    state = {"conductances": result.conductances, "initial": result.initial_conductances}
+    if result.taps is not None:
+        state["taps"] = result.taps
+    for key, val in (result.trajectory or {}).items():
+        state[f"trajectory_{key}"] = val
+    np.savez(tmp / "state.npz", **state)
+    net = result.network
+    np.savez(
+        tmp / "network.npz",
+        n_nodes=net.n_nodes,
+        edges=net.edges,
+        **({"positions": net.positions} if net.positions is not None else {}),
+    )
+    t = result.task
+    arrays = {
+        name: getattr(t, name)
+        for name in (
+            "input_nodes",
+            "output_nodes",
+            "ground_nodes",
+            "x_train",
+            "y_train",
+            "x_test",
+            "y_test",
+        )
+        if getattr(t, name) is not None
+    }
+    meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name}
+    np.savez(tmp / "task.npz", meta=json.dumps(meta), **arrays)
 
 
 def is_complete(directory: str | Path) -> bool:
