@@ -196,8 +196,12 @@ _ABBREV = {"updates_per_edge": "upe", "batch_size": "batch", "n_nodes": "nodes"}
 
 def _run_id(grid: dict[str, Any], digest: str) -> str:
     parts = []
+    lasts = [key.split(".")[-1] for key in grid]
     for key, val in grid.items():
-        label = _ABBREV.get(key.split(".")[-1], key.split(".")[-1])
+        last = key.split(".")[-1]
+        label = _ABBREV.get(last, last)
+        if lasts.count(last) > 1:  # network.seed, task.seed and train.seed: keep them apart
+            label = f"{key.split('.')[0]}.{label}"
         parts.append(f"{label}-{_short(val)}" if isinstance(val, dict) else f"{label}{_short(val)}")
     prefix = re.sub(r"[^A-Za-z0-9.+_-]+", "-", "_".join(parts))[:60].strip("-._") or "run"
     if not prefix[0].isalnum():
