@@ -580,6 +580,55 @@ def test_cli_sweep_errors_exit_2(tmp_path):
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
 
 
+def test_cli_dry_run_extend_and_bad_out(tmp_path):
+    spec_path, more_path = tmp_path / "SWEEP.toml", tmp_path / "MORE.toml"
+    write_toml(spec_path, small_spec(grid={"train.seed": [0, 1]}))
+    write_toml(more_path, small_spec(grid={"train.seed": [0, 1, 2]}))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(app, ["sweep", str(spec_path), "--out", str(out), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "2 of 2 runs to do (0 already done)" in res.output and not out.exists()
+    assert runner.invoke(app, ["sweep", str(spec_path), "-o", str(out), "-w", "1"]).exit_code == 0
+    res = runner.invoke(app, ["sweep", str(more_path), "-o", str(out), "-w", "1"])
+    assert res.exit_code == 2 and "--extend" in " ".join(res.output.split())
+    res = runner.invoke(app, ["sweep", str(more_path), "-o", str(out), "--dry-run", "--extend"])
+    assert res.exit_code == 0 and "1 of 3 runs to do (2 already done)" in res.output
+    res = runner.invoke(app, ["sweep", str(more_path), "-o", str(out), "-w", "1", "--extend"])
+    assert res.exit_code == 0, res.output
+    assert len(cl.sweep_table(out)) == 3
+    res = runner.invoke(app, ["sweep", str(spec_path), "--out", str(spec_path)])
+    assert res.exit_code == 2 and "is a file" in " ".join(res.output.split())
+
+
+def test_a_sweep_directory_assembled_by_hand_is_read_by_its_grid(tmp_path):
+    """Runs saved with cl.save (no summary.json) belong to the sweep by their grid values."""
+    from circuitlearn import results
+
+    spec = small_spec()
+    out = tmp_path / "hand"
+    for point in sw.sweep_points(spec):
+        cfg = point.config
+        cfg["train"]["steps"] = 7  # a hand-made run need not be the point's exact config
+        del cfg["train"]["updates_per_edge"]
+        cl.save(cl.run_config(cfg), out / "runs" / f"mine-{point.index}")
+    stray = small_spec()["base"]
+    stray["schedule"]["p"] = 0.25
+    cl.save(cl.run_config(stray), out / "runs" / "stray")
+    write_toml(out / "sweep.toml", spec)
+    with pytest.warns(UserWarning, match="left out 1 run"):
+        found = results.read_sweep(out)
+    assert [r.run_id for r in found.runs] == [f"mine-{i}" for i in range(4)]
+    assert found.table["schedule.p"].tolist() == [1.0, 1.0, 0.5, 0.5]
+    assert found.table["steps"].tolist() == [7, 7, 7, 7]
+    assert all(r.summary is None for r in found.runs)
+    hist = found.histories
+    last = hist.groupby("run_id").tail(1).set_index("run_id")["test_error"]
+    assert last.to_dict() == dict(
+        zip(found.table["run_id"], found.table["test_error"], strict=True)
+    )
+
+
 def _die_once(item):
     """Kill this worker process the first time item 2 is seen (a marker file remembers)."""
     x, marker = item
