@@ -19,7 +19,6 @@ the grid's points. Incomplete or corrupt runs are left out with a warning, never
 from __future__ import annotations
 
 import json
-import math
 import tomllib
 import warnings
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from . import store
-from .analysis import mean_ci
+from .analysis import is_replicate, summarize  # noqa: F401  (re-exported: sweep names)
 from .errors import ValidationError
 from .grid import axis_keys, expand_grid, load_spec, sweep_points
 from .store import canonical_hash
@@ -134,11 +133,6 @@ def _lookup(config: dict, key: str) -> Any:
             return None
         node = node[part]
     return node
-
-
-def is_replicate(key: str) -> bool:
-    """True for a grid key that names a replicate (its last part ends in ``seed``)."""
-    return key.split(".")[-1].endswith("seed")
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,51 +379,3 @@ def sweep_histories(out: str | Path) -> pd.DataFrame:
         learning curves with confidence bands grouped by the grid axes.
     """
     return read_sweep(out).histories
-
-
-def summarize(
-    table: pd.DataFrame, by: Sequence[str] | None = None, metric: str | None = None
-) -> pd.DataFrame:
-    """Mean and 95 % confidence interval of a final metric per group of grid values.
-
-    Parameters
-    ----------
-    table : DataFrame
-        From :func:`sweep_table`.
-    by : list of str, optional
-        Columns to group by; default every grid column except seeds (keys ending in
-        ``seed``), which are treated as replicates.
-    metric : str, optional
-        Default ``test_error``, or ``train_error`` when no run has a test set.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The group columns, ``n``, ``<metric>_mean``, ``<metric>_ci95`` (half-width of the
-        Student-t interval of ``analysis.mean_ci``; NaN for n = 1), ``train_error_mean`` and,
-        for classification tasks, ``test_accuracy_mean``.
-    """
-    grid = [c for c in table.columns if c != "run_id" and c not in METRICS]
-    by = [c for c in grid if not is_replicate(c)] if by is None else list(by)
-    if metric is None:
-        metric = "test_error" if table["test_error"].notna().any() else "train_error"
-    groups = table.groupby(by, dropna=False, sort=False) if by else [((), table)]
-    rows = []
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        vals = g[metric].dropna().to_numpy(dtype=float)
-        mean, _, high = mean_ci(vals, level=0.95)
-        row = dict(zip(by, key, strict=True))
-        row.update(
-            {
-                "n": len(vals),
-                f"{metric}_mean": mean,
-                f"{metric}_ci95": high - mean if len(vals) > 1 else math.nan,
-            }
-        )
-        if metric != "train_error":
-            row["train_error_mean"] = g["train_error"].mean()
-        if "test_accuracy" in g:
-            row["test_accuracy_mean"] = g["test_accuracy"].mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
