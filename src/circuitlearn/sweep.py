@@ -45,8 +45,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from threadpoolctl import threadpool_limits
 
-from . import store
+from . import config, store
+from ._version import __version__
 from .errors import ValidationError
 from .executors import (  # noqa: F401  (re-exported: the sweep's public names)
     SCHEDULERS,
@@ -162,18 +173,13 @@ def _run_point(item: dict) -> dict:
     after its worker was presumed dead), this one is discarded, so a run directory is
     written exactly once.
     """
-    from threadpoolctl import threadpool_limits
-
-    from ._version import __version__
-    from .config import run_config
-
     final = Path(item["runs_dir"]) / item["run_id"]
     if check_run(final, item["config_hash"]) is None:
         return {**read_summary(final), "landed": False}
     started = _dt.datetime.now(_dt.UTC).isoformat()
     t0 = time.perf_counter()
     with threadpool_limits(limits=1):  # parallelism is across runs; results bit-reproducible
-        result = run_config(item["config"], progress=False)
+        result = config.run_config(item["config"], progress=False)
     wall = time.perf_counter() - t0
     last = result.final
     summary = store.json_safe(
@@ -336,16 +342,6 @@ class _Progress:
         self.last = self.t0
         self.bar = None
         if self.mode == "bar":
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
             self.bar = Progress(
                 TextColumn("sweep"),
                 BarColumn(),
