@@ -141,3 +141,23 @@ def test_save_overwrite_replaces_and_leaves_no_temporaries(tmp_path, result):
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(store.FILES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
     np.testing.assert_array_equal(cl.load(tmp_path / "r").conductances, result.conductances)
+
+
+def test_check_output_dir_refuses_what_cannot_be_written(tmp_path, monkeypatch):
+    # as root every permission check passes: stand in for a read-only file system
+    monkeypatch.setattr(store.os, "access", lambda path, mode: False)
+    with pytest.raises(cl.ValidationError, match=r"--out: .* is not writable .*read-only"):
+        store.check_output_dir("--out", tmp_path / "new")
+    (tmp_path / "old").mkdir()
+    with pytest.raises(cl.ValidationError, match="not writable"):
+        store.check_output_dir("--out", tmp_path / "old", exist_ok=True)
+
+
+def test_saved_runs_are_readable_by_the_group(tmp_path, result):
+    old = os.umask(0o022)
+    try:
+        cl.save(result, tmp_path / "r")
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "r") == 0o755
+    assert all(_mode(f) == 0o644 for f in (tmp_path / "r").iterdir())
