@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import geo_mean_ci, log_band, mean_ci, ratio_ci
+from ..results import sweep_histories
 from ..schedules import Bernoulli, steps_for
+from ..sweep import sweep
 from .common import Context, load_settings, pyplot, save_figure
 from .report import ci_text, figure_links, md_table, mode_note, pct, pval_text, ratio_text
 
@@ -264,8 +266,6 @@ def _figures(ctx: Context, curves: dict, grid: np.ndarray, rows: list[dict], s: 
 def run(ctx: Context) -> dict:
     """Run E1 (resuming finished runs) and return its summary (also written to
     ``OUT/e1/summary.json``)."""
-    from ..sweep import sweep, sweep_histories
-
     t0 = time.perf_counter()
     s = load_settings("e1_idealised", ctx.quick)
     base = ctx.dir(NAME)
