@@ -232,6 +232,18 @@ def test_plot_sweep_dir_from_sweep_runner(tmp_path):
     _written(tmp_path / "sw" / "plots", ["final_test_error", "network"], ("png",))
 
 
+def test_a_paired_axis_does_not_split_the_curves(tmp_path):
+    """``train.record_every`` paired with ``schedule.p`` takes one value per p: one curves
+    figure coloured by p, not one figure per record interval."""
+    spec = {
+        "base": BASE,
+        "grid": {"schedule.p|train.record_every": [[0.5, 2], [1.0, 1]], "train.seed": [0, 1]},
+    }
+    cl.sweep(spec, tmp_path / "sw", workers=1, progress=False)
+    names = {p.name for p in plots.plot_results(tmp_path / "sw", formats="png")}
+    assert {n for n in names if n.startswith("curves_")} == {"curves_test_error.png"}
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis import is_replicate
 from ..errors import ValidationError
-from ..results import METRICS, SweepResults, cell, is_replicate, is_sweep_dir
+from ..results import METRICS, SweepResults, cell, is_sweep_dir
 from ..results import read_sweep as _read_results
 from ..store import load
 from .circuit import network_change
@@ -79,6 +80,16 @@ def _prepare_p(frame: pd.DataFrame) -> pd.DataFrame:
     sync = frame["schedule.kind"].astype(str).eq("Synchronous") & frame["schedule.p"].isna()
     frame.loc[sync, "schedule.p"] = 1.0
     return frame
+
+
+def _follows(table: pd.DataFrame, column: str, by: str | None) -> bool:
+    """True when ``column`` takes one value per value of ``by`` (a paired axis such as
+    ``schedule.p|train.record_every``): it is no axis of its own to split figures by."""
+    if by is None:
+        return False
+    return bool(
+        (table.astype({column: str}).groupby(by, dropna=False)[column].nunique() <= 1).all()
+    )
 
 
 def _save(fig, stem: Path, formats: Sequence[str]) -> list[Path]:
@@ -195,6 +206,7 @@ def sweep_figures(
         and not is_replicate(c)
         and not (by == "schedule.p" and c == "schedule.kind")
         and table[c].astype(str).nunique() > 1
+        and not _follows(table, c, by)
     ]
     metric = "test_error" if table["test_error"].notna().any() else "train_error"
     metrics = [metric] + [m for m in ("test_accuracy",) if m in table and table[m].notna().any()]
