@@ -3,8 +3,6 @@ killed mid-sweep, the whole sweep killed with SIGKILL and rerun, corrupt run dir
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 import os
 import random
@@ -21,9 +19,9 @@ import pytest
 
 import circuitlearn as cl
 from circuitlearn.store import write_toml
+from sweep_fixtures import run_dirs, summaries, tiny_spec
 
 distributed = pytest.importorskip("distributed")
-sw = importlib.import_module("circuitlearn.sweep")
 
 
 def cluster_kwargs() -> dict:
@@ -39,31 +37,8 @@ def cluster_kwargs() -> dict:
 
 def spec(n_seeds: int, steps: int, n_nodes: int = 16) -> dict:
     """Tiny regression runs; ``steps`` sets how long each one takes."""
-    return {
-        "sweep": {"name": "dask"},
-        "base": {
-            "network": {"kind": "random", "n_nodes": n_nodes, "seed": 3},
-            "task": {
-                "kind": "regression",
-                "n_inputs": 2,
-                "n_outputs": 1,
-                "n_train": 6,
-                "n_test": 4,
-            },
-            "rule": {"kind": "CoupledLearning", "lr": 0.5, "eta": 0.5},
-            "schedule": {"kind": "Bernoulli", "p": 0.5},
-            "train": {"steps": steps, "seed": 0},
-        },
-        "grid": {"schedule.p": [1.0, 0.5], "train.seed": list(range(n_seeds))},
-    }
-
-
-def run_dirs(out: Path) -> dict[str, Path]:
-    return {d.name: d for d in (out / "runs").iterdir() if not d.name.startswith(".")}
-
-
-def summaries(out: Path) -> dict[str, dict]:
-    return {k: json.loads((d / "summary.json").read_text()) for k, d in run_dirs(out).items()}
+    grid = {"schedule.p": [1.0, 0.5], "train.seed": list(range(n_seeds))}
+    return tiny_spec(grid, n_nodes=n_nodes, name="dask", steps=steps)
 
 
 def assert_same_runs(out: Path, ref: Path) -> None:

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 import circuitlearn as cl
-from circuitlearn import plots
+from circuitlearn import analysis, plots
 from circuitlearn.cli import app
 
 BASE = {
@@ -157,6 +157,18 @@ def test_final_vs():
     assert len(fig.axes[0].get_legend().get_texts()) == 3
 
 
+def test_final_vs_error_bars_are_the_t_intervals_of_analysis():
+    """Errors: geometric mean and its interval on the logs; accuracies: the plain mean."""
+    hist = _histories()
+    table = hist[hist["updates_per_edge"] == 45.0]
+    for y, stat in (("test_error", analysis.geo_mean_ci), ("test_accuracy", analysis.mean_ci)):
+        container = plots.final_vs(table, x="schedule.p", y=y, level=0.9).axes[0].containers[0]
+        data_line, _caps, (bars,) = container
+        for x, centre, segment in zip(*data_line.get_data(), bars.get_segments(), strict=True):
+            want = stat(table.loc[table["schedule.p"] == x, y], level=0.9)
+            assert (centre, segment[0][1], segment[1][1]) == pytest.approx(want)
+
+
 def test_learning_curves_still_work():
     hist = _histories(1, (1.0,))
     fig = plots.learning_curves({"sync": hist, "again": hist}, y="test_error")
@@ -218,6 +230,18 @@ def test_plot_sweep_dir_from_sweep_runner(tmp_path):
         "network.png",
     } <= names
     _written(tmp_path / "sw" / "plots", ["final_test_error", "network"], ("png",))
+
+
+def test_a_paired_axis_does_not_split_the_curves(tmp_path):
+    """``train.record_every`` paired with ``schedule.p`` takes one value per p: one curves
+    figure coloured by p, not one figure per record interval."""
+    spec = {
+        "base": BASE,
+        "grid": {"schedule.p|train.record_every": [[0.5, 2], [1.0, 1]], "train.seed": [0, 1]},
+    }
+    cl.sweep(spec, tmp_path / "sw", workers=1, progress=False)
+    names = {p.name for p in plots.plot_results(tmp_path / "sw", formats="png")}
+    assert {n for n in names if n.startswith("curves_")} == {"curves_test_error.png"}
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
-"""``circuitlearn reproduce``: the quick mode end to end, and the analysis helpers."""
+"""``circuitlearn reproduce``: a smoke test of the quick mode end to end (every step runs and
+writes finite numbers and a well-formed report; it cannot judge the science), and the
+statistics of ``circuitlearn.analysis``."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-import time
 
 import numpy as np
 import pytest
@@ -22,11 +23,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def quick_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce-quick")
-    t0 = time.perf_counter()
     res = runner.invoke(app, ["reproduce", "--quick", "--out", str(out), "--quiet"])
-    elapsed = time.perf_counter() - t0
     assert res.exit_code == 0, res.output + repr(res.exception)
-    return out, elapsed
+    return out
 
 
 def _numbers(obj):
@@ -41,8 +40,7 @@ def _numbers(obj):
 
 
 def test_quick_reproduce_writes_report_with_finite_numbers(quick_out):
-    out, elapsed = quick_out
-    assert elapsed < 120, f"quick mode took {elapsed:.0f} s (budget: 2 minutes)"
+    out = quick_out
     report = (out / "results.md").read_text()
     for name in EXPERIMENTS:
         summary = json.loads((out / name / "summary.json").read_text())
@@ -61,7 +59,7 @@ def test_quick_reproduce_writes_report_with_finite_numbers(quick_out):
 
 
 def test_quick_headline_numbers_are_finite(quick_out):
-    out, _ = quick_out
+    out = quick_out
     e1 = json.loads((out / "e1" / "summary.json").read_text())
     for cell in e1["claim"]["cells"]:
         assert all(math.isfinite(cell[k]) for k in ("ratio", "ratio_low", "ratio_high"))
@@ -86,7 +84,7 @@ def test_quick_headline_numbers_are_finite(quick_out):
 
 
 def test_rerun_reuses_finished_conditions(quick_out):
-    out, _ = quick_out
+    out = quick_out
     cond = sorted((out / "e4" / "conditions").glob("*.parquet"))
     sweep_runs = sorted((out / "e1" / "regression" / "runs").iterdir())
     before = {p: p.stat().st_mtime_ns for p in cond + sweep_runs}
@@ -101,7 +99,7 @@ def test_rerun_reuses_finished_conditions(quick_out):
 def test_publish_copies_report_and_figures(quick_out, tmp_path):
     from circuitlearn.experiments import publish
 
-    out, _ = quick_out
+    out = quick_out
     target = publish(out, tmp_path / "docs")
     text = target.read_text()
     for link in re.findall(r"\]\((figures/[^)]+)\)", text):
@@ -168,6 +166,69 @@ def test_ratio_ci_and_mean_ci():
         analysis.ratio_ci([1.0, 2.0], [1.0])
 
 
+def test_log_band_is_the_geometric_mean_with_its_t_interval_per_column():
+    rows = np.array([[1.0, 10.0], [100.0, 1000.0], [10.0, 10.0]])
+    mid, lo, hi = analysis.log_band(rows)
+    for j in range(rows.shape[1]):
+        g, glo, ghi = analysis.geo_mean_ci(rows[:, j])
+        assert (mid[j], lo[j], hi[j]) == pytest.approx((g, glo, ghi))
+    assert mid[0] == pytest.approx(10.0)
+    one = analysis.log_band(rows[:1])
+    assert all(np.allclose(b, rows[0]) for b in one)  # one seed: no interval
+
+
+def test_tail_mean_averages_the_last_fraction_of_updates():
+    import pandas as pd
+
+    hist = pd.DataFrame({"updates_per_edge": np.arange(11.0), "test_error": np.arange(11.0)})
+    assert analysis.tail_mean(hist, "test_error", 0.2) == pytest.approx(9.0)  # 8, 9, 10
+    assert analysis.tail_mean(hist, "test_error", 1.0) == pytest.approx(5.0)
+
+
+def test_summarize_groups_by_grid_values_and_treats_seeds_as_replicates():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "run_id": list("abcde"),
+            "schedule.p": [1.0, 1.0, 1.0, 0.5, 0.5],
+            "train.seed": [0, 1, 2, 0, 1],
+            "steps": [10, 10, 10, 20, 20],
+            "train_error": [1.0, 2.0, 3.0, 4.0, 4.0],
+            "test_error": [1.0, 2.0, 3.0, 5.0, 7.0],
+        }
+    )
+    s = analysis.summarize(table)
+    assert list(s.columns) == [
+        "schedule.p",
+        "n",
+        "test_error_mean",
+        "test_error_ci95",
+        "train_error_mean",
+    ]
+    assert s["n"].tolist() == [3, 2] and s["test_error_mean"].tolist() == [2.0, 6.0]
+    for i, vals in enumerate(([1.0, 2.0, 3.0], [5.0, 7.0])):
+        m, _, high = analysis.mean_ci(vals)
+        assert s["test_error_ci95"][i] == pytest.approx(high - m)
+    assert math.isnan(analysis.summarize(table.iloc[:1])["test_error_ci95"][0])
+    by_seed = analysis.summarize(table, by=["train.seed"], metric="train_error")
+    assert by_seed["train_error_mean"].tolist() == [2.5, 3.0, 3.0]
+
+
+def test_steps_for_compares_schedules_at_equal_updates_per_edge():
+    import circuitlearn as cl
+    from circuitlearn.schedules import steps_for, synchronous_if_one
+
+    assert steps_for(10, cl.Bernoulli(0.1), 30) == 100  # not 101 through rounding
+    assert steps_for(10, cl.Synchronous(), 30) == 10
+    assert steps_for(2.5, cl.RandomSubset(count=3), 30) == 25
+    assert steps_for(1, cl.PoissonClocks(rate=0.3), 30) == 4
+    with pytest.raises(cl.ValidationError, match="updates_per_edge"):
+        steps_for(0, cl.Synchronous(), 30)
+    assert synchronous_if_one(1.0) == cl.Synchronous()
+    assert synchronous_if_one(0.5) == cl.Bernoulli(0.5)
+
+
 def test_mann_whitney_and_fdr():
     a = np.arange(10.0)
     b = np.arange(10.0) + 100
@@ -184,27 +245,8 @@ def test_mann_whitney_and_fdr():
     assert not analysis.fdr_bh([]).size
 
 
-def test_train_replicas_falls_back_to_train(monkeypatch):
-    import sys
-
-    import circuitlearn as cl
-    from circuitlearn.demo import LAB_IRIS_ROLES
-    from circuitlearn.experiments.common import train_replicas
-
-    net = cl.gallery.lab_board()
-    tasks = [cl.tasks.iris(net, seed=i, **LAB_IRIS_ROLES) for i in range(2)]
-    rule = cl.SteppedCoupledLearning(taps=16)
-    kw = {"steps": 30, "batch_size": 1}
-    fast = train_replicas(net, tasks, rule, cl.Bernoulli(0.5), [0, 1], **kw)
-    monkeypatch.setitem(sys.modules, "circuitlearn.ensemble", None)  # import fails
-    slow = train_replicas(net, tasks, rule, cl.Bernoulli(0.5), [0, 1], **kw)
-    for a, b in zip(fast, slow, strict=True):
-        assert np.array_equal(a.taps, b.taps)
-        np.testing.assert_allclose(a.history["test_error"], b.history["test_error"])
-
-
 def test_report_only_rewrites_the_report(quick_out, tmp_path):
-    out, _ = quick_out
+    out = quick_out
     (out / "results.md").unlink()
     res = runner.invoke(
         app, ["reproduce", "--report-only", "--out", str(out), "--docs", str(tmp_path)]

@@ -1,11 +1,16 @@
-"""Sweep runner: spec expansion and validation, run directories, resume, executors, CLI."""
+"""Sweep runner: spec expansion and validation, run directories, resume, refusals, executors,
+interrupts, CLI."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,34 +19,14 @@ import pytest
 from typer.testing import CliRunner
 
 import circuitlearn as cl
+import circuitlearn.sweep as sw
 from circuitlearn.cli import app
 from circuitlearn.store import write_toml
-
-# ``cl.sweep`` is the function; the module is reached through importlib
-sw = importlib.import_module("circuitlearn.sweep")
+from sweep_fixtures import run_dirs, tiny_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def small_spec(grid=None, **train) -> dict:
-    """A sweep of tiny regression runs (a few ms each)."""
-    return {
-        "sweep": {"name": "tiny"},
-        "base": {
-            "network": {"kind": "random", "n_nodes": 16, "seed": 3},
-            "task": {
-                "kind": "regression",
-                "n_inputs": 2,
-                "n_outputs": 1,
-                "n_train": 6,
-                "n_test": 4,
-            },
-            "rule": {"kind": "CoupledLearning", "lr": 0.5, "eta": 0.5},
-            "schedule": {"kind": "Bernoulli", "p": 0.5},
-            "train": {"updates_per_edge": 10, "seed": 0, **train},
-        },
-        "grid": {"schedule.p": [1.0, 0.5], "train.seed": [0, 1]} if grid is None else grid,
-    }
+SRC = Path(sw.__file__).resolve().parents[1]
+small_spec = tiny_spec
 
 
 def tokens(out: Path) -> dict[str, tuple[str, int]]:
@@ -261,7 +246,10 @@ def test_extending_the_grid_reuses_finished_points(tmp_path):
     out = tmp_path / "out"
     cl.sweep(small_spec(grid={"train.seed": [0, 1]}), out, workers=1)
     before = tokens(out)
-    table = cl.sweep(small_spec(grid={"train.seed": [0, 1, 2]}), out, workers=1, progress=True)
+    more = small_spec(grid={"train.seed": [0, 1, 2]})
+    with pytest.raises(cl.ValidationError, match="holds a different sweep .*--extend"):
+        cl.sweep(more, out, workers=1)
+    table = cl.sweep(more, out, workers=1, progress=True, extend=True)
     assert len(table) == 3
     after = tokens(out)
     assert {k: after[k] for k in before} == before
@@ -356,6 +344,206 @@ def test_summarize_gives_mean_and_t_interval_over_seeds():
     assert math.isnan(one["test_error_ci95"][0])
 
 
+# -- one spec per directory, plans, paths ------------------------------------------------------
+
+
+def test_the_module_is_callable_and_keeps_its_names(tmp_path):
+    assert cl.sweep is sys.modules["circuitlearn.sweep"]
+    assert cl.sweep.Executor is sw.Executor and cl.sweep.summarize is sw.summarize
+    table = cl.sweep(small_spec(grid={"train.seed": [0]}), tmp_path / "out", workers=1)
+    assert len(table) == 1
+
+
+def test_int_and_float_spellings_are_one_point(tmp_path):
+    with pytest.raises(cl.ValidationError, match="same config"):
+        sw.sweep_points(small_spec(grid={"schedule.p": [1, 1.0]}))
+    as_float = sw.sweep_points(small_spec(grid={"schedule.p": [1.0, 0.5]}))
+    as_int = sw.sweep_points(small_spec(grid={"schedule.p": [1, 0.5]}))
+    assert [p.run_id for p in as_float] == [p.run_id for p in as_int]
+    out = tmp_path / "out"
+    cl.sweep(small_spec(grid={"schedule.p": [1.0, 0.5]}), out, workers=1)
+    before = tokens(out)
+    cl.sweep(small_spec(grid={"schedule.p": [1, 0.5]}), out, workers=1)  # same sweep
+    assert tokens(out) == before
+
+
+def test_a_different_spec_is_refused_and_the_saved_spec_kept(tmp_path):
+    out = tmp_path / "out"
+    cl.sweep(small_spec(), out, workers=1)
+    saved = (out / "sweep.toml").read_bytes()
+    other = small_spec(updates_per_edge=5)
+    with pytest.raises(cl.ValidationError, match=r"different sweep .*\[base\].*train\.upd"):
+        cl.sweep(other, out, workers=1)
+    with pytest.raises(cl.ValidationError, match="--extend: 4 of the 4 points"):
+        cl.sweep(other, out, workers=1, extend=True)
+    assert (out / "sweep.toml").read_bytes() == saved
+    assert len(cl.sweep_table(out)) == 4
+
+
+def test_tables_read_only_the_points_of_the_current_spec(tmp_path):
+    cl.sweep(small_spec(), tmp_path / "a", workers=1)
+    cl.sweep(small_spec(updates_per_edge=5), tmp_path / "b", workers=1)
+    for rid, d in run_dirs(tmp_path / "b").items():
+        os.rename(d, tmp_path / "a" / "runs" / rid)  # runs of another sweep, mixed in
+    with pytest.warns(UserWarning, match="left out 4 run"):
+        table = cl.sweep_table(tmp_path / "a")
+    assert len(table) == 4 and set(table["updates_per_edge"]) == {10.0}
+    with pytest.warns(UserWarning, match="left out 4 run"):
+        assert set(cl.sweep_histories(tmp_path / "a")["run_id"]) == set(table["run_id"])
+
+
+def test_plan_lists_the_points_and_what_is_done(tmp_path):
+    out = tmp_path / "out"
+    fresh = sw.plan(small_spec(), out)
+    assert list(fresh.columns) == ["run_id", "schedule.p", "train.seed", "done"]
+    assert not fresh["done"].any() and not out.exists()
+    cl.sweep(small_spec(grid={"train.seed": [0, 1]}), out, workers=1)
+    more = small_spec(grid={"train.seed": [0, 1, 2]})
+    with pytest.raises(cl.ValidationError, match="different sweep"):
+        sw.plan(more, out)
+    planned = sw.plan(more, out, extend=True)
+    assert planned["done"].tolist() == [True, True, False]
+    assert planned["run_id"].tolist() == [p.run_id for p in sw.sweep_points(more)]
+
+
+def test_out_paths_are_refused_before_anything_runs(tmp_path):
+    afile = tmp_path / "README.md"
+    afile.write_text("keep")
+    with pytest.raises(cl.ValidationError, match="--out: output directory .* is a file"):
+        cl.sweep(small_spec(), afile, workers=1)
+    with pytest.raises(cl.ValidationError, match="lies under the file"):
+        cl.sweep(small_spec(), afile / "sub", workers=1)
+    assert afile.read_text() == "keep" and sorted(tmp_path.iterdir()) == [afile]
+    (tmp_path / "x" / "runs" / "somerun").mkdir(parents=True)
+    with pytest.raises(cl.ValidationError, match="no sweep.toml"):
+        cl.sweep(small_spec(), tmp_path / "x", workers=1)
+
+
+def test_run_directories_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cl.sweep(small_spec(grid={"train.seed": [0]}), tmp_path / "out", workers=1)
+    finally:
+        os.umask(old)
+    for d in [tmp_path / "out", tmp_path / "out" / "runs", *run_dirs(tmp_path / "out").values()]:
+        assert d.stat().st_mode & 0o777 == 0o755, d
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    cl.sweep(small_spec(), tmp_path / "out", workers=1)  # progress=None; stderr captured
+    err = capsys.readouterr().err
+    assert "sweep: 4 of 4 runs to do (0 already done, in-process)" in err
+    assert "sweep: 4/4 runs done, 0:00:0" in err and "elapsed" in err
+    cl.sweep(small_spec(), tmp_path / "out", workers=1, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+# -- interrupts and scripts (real processes) ---------------------------------------------------
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *sys.path])}
+
+
+def _start_slow_sweep(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    spec_path = tmp_path / "SWEEP.toml"  # 8 runs of about a second, two workers
+    write_toml(spec_path, small_spec(grid={"train.seed": list(range(8))}, n_nodes=40, steps=10000))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from circuitlearn.cli import app; app()", "sweep"]
+    cmd += [str(spec_path), "--out", str(out), "--workers", "2", "--processes"]
+    proc = subprocess.Popen(
+        cmd,
+        start_new_session=True,  # its own process group: the Ctrl-C of a terminal
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "runs").is_dir() and run_dirs(out):
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, f"the sweep ended early: {proc.stderr.read()}"
+    return proc, spec_path, out
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> str:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(f"the sweep did not stop within {timeout} s") from None
+    return err
+
+
+def _group_gone(pgid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    os.killpg(pgid, signal.SIGKILL)
+    return False
+
+
+def test_one_ctrl_c_finishes_the_runs_in_flight_and_says_how_to_resume(tmp_path):
+    proc, spec_path, out = _start_slow_sweep(tmp_path)
+    os.killpg(proc.pid, signal.SIGINT)  # the whole group, as a terminal does
+    err = _finish(proc, timeout=60)
+    assert proc.returncode == 130, err
+    saved = len(run_dirs(out))
+    assert f"interrupted: {saved} of 8 runs saved; rerun the same command to resume" in err
+    assert "Traceback" not in err, err
+    assert saved < 8
+    assert _group_gone(proc.pid)
+    assert len(cl.sweep(spec_path, out, workers=2)) == 8  # the same command resumes
+
+
+def test_a_second_ctrl_c_stops_at_once_without_tracebacks(tmp_path):
+    proc, _, out = _start_slow_sweep(tmp_path)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    err = _finish(proc, timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert "interrupted:" in err and "rerun the same command to resume" in err
+    assert _group_gone(proc.pid)  # no worker left behind
+    assert len(run_dirs(out)) < 8
+
+
+def test_a_script_without_a_main_guard_is_told_so(tmp_path):
+    script = tmp_path / "noguard.py"
+    spec = small_spec(grid={"train.seed": [0, 1]})
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import circuitlearn as cl
+            table = cl.sweep({spec!r}, {str(tmp_path / "out")!r}, workers=2)
+            print(len(table))
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=_env()
+    )
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr, proc.stderr
+    assert "out of memory" not in proc.stderr
+    assert len(proc.stderr.splitlines()) < 40, proc.stderr
+    guarded = tmp_path / "guarded.py"
+    body = script.read_text().replace("\ntable", '\nif __name__ == "__main__":\n    table')
+    guarded.write_text(body.replace("\nprint", "\n    print"))
+    proc = subprocess.run(
+        [sys.executable, str(guarded)], capture_output=True, text=True, timeout=120, env=_env()
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "2", proc.stderr
+
+
 # -- command line -----------------------------------------------------------------------------
 
 
@@ -390,6 +578,55 @@ def test_cli_sweep_errors_exit_2(tmp_path):
     assert res.exit_code == 2 and "not both" in res.output
     res = runner.invoke(app, ["sweep", str(tmp_path / "missing.toml")])
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
+
+
+def test_cli_dry_run_extend_and_bad_out(tmp_path):
+    spec_path, more_path = tmp_path / "SWEEP.toml", tmp_path / "MORE.toml"
+    write_toml(spec_path, small_spec(grid={"train.seed": [0, 1]}))
+    write_toml(more_path, small_spec(grid={"train.seed": [0, 1, 2]}))
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(app, ["sweep", str(spec_path), "--out", str(out), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "2 of 2 runs to do (0 already done)" in res.output and not out.exists()
+    assert runner.invoke(app, ["sweep", str(spec_path), "-o", str(out), "-w", "1"]).exit_code == 0
+    res = runner.invoke(app, ["sweep", str(more_path), "-o", str(out), "-w", "1"])
+    assert res.exit_code == 2 and "--extend" in " ".join(res.output.split())
+    res = runner.invoke(app, ["sweep", str(more_path), "-o", str(out), "--dry-run", "--extend"])
+    assert res.exit_code == 0 and "1 of 3 runs to do (2 already done)" in res.output
+    res = runner.invoke(app, ["sweep", str(more_path), "-o", str(out), "-w", "1", "--extend"])
+    assert res.exit_code == 0, res.output
+    assert len(cl.sweep_table(out)) == 3
+    res = runner.invoke(app, ["sweep", str(spec_path), "--out", str(spec_path)])
+    assert res.exit_code == 2 and "is a file" in " ".join(res.output.split())
+
+
+def test_a_sweep_directory_assembled_by_hand_is_read_by_its_grid(tmp_path):
+    """Runs saved with cl.save (no summary.json) belong to the sweep by their grid values."""
+    from circuitlearn import results
+
+    spec = small_spec()
+    out = tmp_path / "hand"
+    for point in sw.sweep_points(spec):
+        cfg = point.config
+        cfg["train"]["steps"] = 7  # a hand-made run need not be the point's exact config
+        del cfg["train"]["updates_per_edge"]
+        cl.save(cl.run_config(cfg), out / "runs" / f"mine-{point.index}")
+    stray = small_spec()["base"]
+    stray["schedule"]["p"] = 0.25
+    cl.save(cl.run_config(stray), out / "runs" / "stray")
+    write_toml(out / "sweep.toml", spec)
+    with pytest.warns(UserWarning, match="left out 1 run"):
+        found = results.read_sweep(out)
+    assert [r.run_id for r in found.runs] == [f"mine-{i}" for i in range(4)]
+    assert found.table["schedule.p"].tolist() == [1.0, 1.0, 0.5, 0.5]
+    assert found.table["steps"].tolist() == [7, 7, 7, 7]
+    assert all(r.summary is None for r in found.runs)
+    hist = found.histories
+    last = hist.groupby("run_id").tail(1).set_index("run_id")["test_error"]
+    assert last.to_dict() == dict(
+        zip(found.table["run_id"], found.table["test_error"], strict=True)
+    )
 
 
 def _die_once(item):

@@ -1,17 +1,17 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import ensemble, gallery, plots, tasks, train
+from . import ensemble, gallery, plots, sweep, tasks, train
 from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
 from .network import Network
 from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
+from .results import sweep_histories, sweep_table
 from .rules import CoupledLearning, GradientDescent, Rule
 from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Staggered, Synchronous
 from .signals import EdgeSignals, RuleState
 from .store import load, save
-from .sweep import sweep, sweep_histories, sweep_table
 from .tasks import Task
 from .train import TrainResult
 

@@ -1,10 +1,15 @@
-"""Statistics for comparing training runs, and recurrence analysis of stepped trajectories.
+"""All statistics of circuitlearn: comparisons of training runs over seeds, and recurrence
+analysis of stepped trajectories. Sweeps, figures and experiments compute their intervals
+here and nowhere else.
 
-Two kinds of helpers:
+Three kinds of helpers:
 
-- **Comparisons over seeds**: Student-t confidence intervals of a mean, geometric means of
-  errors with their intervals, paired ratios of final errors (``ratio_ci``), and the
-  Mann-Whitney U test with a common-language effect size (``mann_whitney``).
+- **Comparisons over seeds**: Student-t confidence intervals of a mean (``mean_ci``),
+  geometric means of errors with their intervals (``geo_mean_ci``; ``log_band`` for whole
+  learning curves), paired ratios of final errors (``ratio_ci``), and the Mann-Whitney U test
+  with a common-language effect size (``mann_whitney``).
+- **Tables of runs**: ``summarize`` (mean and 95 % interval of a final metric per grid point
+  of a sweep table) and ``tail_mean`` (the mean of a history column over its last updates).
 - **Tap-space dynamics** of the stepped hardware: a trajectory is an integer array ``(T, E)``
   of potentiometer positions, one row per step. ``revisit_fraction`` is the fraction of rows
   equal to an earlier row, ``cycle_period`` the exact period of a trajectory that ends in a
@@ -22,6 +27,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "collapse_repeats",
@@ -29,12 +35,16 @@ __all__ = [
     "distinct_states",
     "fdr_bh",
     "geo_mean_ci",
+    "is_replicate",
+    "log_band",
     "mann_whitney",
     "mean_ci",
     "ratio_ci",
     "return_times",
     "revisit_fraction",
+    "summarize",
     "summarize_periods",
+    "tail_mean",
     "tap_dynamics",
 ]
 
@@ -60,8 +70,6 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
         ``(mean, low, high)``; the interval collapses to the mean for one sample and is all
         NaN for none.
     """
-    from scipy import stats
-
     v = _finite(values)
     n = v.size
     if n == 0:
@@ -69,7 +77,7 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     m = float(v.mean())
     if n == 1:
         return m, m, m
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    half = float(_t_half_width(v.std(ddof=1), n, level))
     return m, m - half, m + half
 
 
@@ -85,6 +93,112 @@ def geo_mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     v = v[v > 0]
     m, lo, hi = mean_ci(np.log(v), level)
     return math.exp(m), math.exp(lo), math.exp(hi)
+
+
+def _t_half_width(std: np.ndarray | float, n: int, level: float):
+    """Half-width of the two-sided Student-t interval of a mean of ``n`` samples."""
+    from scipy import stats
+
+    return stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n)
+
+
+def log_band(values, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Geometric mean over axis 0 of positive ``values`` and its Student-t interval: the band
+    of a learning curve over seeds.
+
+    Parameters
+    ----------
+    values : array_like, shape (n, T)
+        One row per seed (errors, positive; values below 1e-300 are clipped to it).
+    level : float
+        Confidence level in (0, 1).
+
+    Returns
+    -------
+    (centre, low, high) : ndarray, each shape (T,)
+        The interval is taken on the logs; it collapses to the centre for one row.
+    """
+    v = np.log(np.clip(np.asarray(values, dtype=float), 1e-300, None))
+    n = v.shape[0]
+    m = v.mean(axis=0)
+    if n < 2:
+        return np.exp(m), np.exp(m), np.exp(m)
+    half = _t_half_width(v.std(axis=0, ddof=1), n, level)
+    return np.exp(m), np.exp(m - half), np.exp(m + half)
+
+
+def tail_mean(history: pd.DataFrame, column: str, fraction: float) -> float:
+    """Mean of ``column`` over the last ``fraction`` of the recorded updates per edge.
+
+    Parameters
+    ----------
+    history : DataFrame
+        A run's history (``TrainResult.history``), with ``updates_per_edge``.
+    column : str
+        E.g. ``"test_error"`` (V^2).
+    fraction : float
+        Share of the run, in updates per edge, to average over (0.2: the last 20 %).
+
+    Returns
+    -------
+    float
+        NaN when no record falls in the tail.
+    """
+    upe = history["updates_per_edge"].to_numpy()
+    start = upe[-1] * (1.0 - fraction)
+    vals = history[column].to_numpy()[upe >= start - 1e-9]
+    return float(np.mean(vals)) if vals.size else math.nan
+
+
+def is_replicate(key: str) -> bool:
+    """True for a grid key that only picks a replicate: its last part ends in ``seed``
+    (``train.seed``, ``network.seed``)."""
+    return key.split(".")[-1].endswith("seed")
+
+
+def summarize(
+    table: pd.DataFrame, by: Sequence[str] | None = None, metric: str | None = None
+) -> pd.DataFrame:
+    """Mean and 95 % confidence interval of a final metric per group of grid values.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per run (``cl.sweep_table``): ``run_id``, the grid columns (dotted config
+        keys such as ``schedule.p``) and the final metrics (plain names such as
+        ``test_error``).
+    by : list of str, optional
+        Columns to group by; default every grid column except seeds (keys ending in
+        ``seed``), which are treated as replicates.
+    metric : str, optional
+        Default ``test_error``, or ``train_error`` when no run has a test set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The group columns, ``n``, ``<metric>_mean``, ``<metric>_ci95`` (half-width of the
+        Student-t interval; NaN for n = 1), ``train_error_mean`` and, for classification
+        tasks, ``test_accuracy_mean``.
+    """
+    grid = [c for c in table.columns if "." in str(c)]
+    by = [c for c in grid if not is_replicate(c)] if by is None else list(by)
+    if metric is None:
+        metric = "test_error" if table["test_error"].notna().any() else "train_error"
+    groups = table.groupby(by, dropna=False, sort=False) if by else [((), table)]
+    rows = []
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        vals = g[metric].dropna().to_numpy(dtype=float)
+        n = len(vals)
+        ci = float(_t_half_width(vals.std(ddof=1), n, 0.95)) if n > 1 else math.nan
+        row = dict(zip(by, key, strict=True))
+        row.update({"n": n, f"{metric}_mean": vals.mean() if n else math.nan, f"{metric}_ci95": ci})
+        if metric != "train_error":
+            row["train_error_mean"] = g["train_error"].mean()
+        if "test_accuracy" in g:
+            row["test_accuracy_mean"] = g["test_accuracy"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def ratio_ci(a, b, level: float = 0.95) -> dict:

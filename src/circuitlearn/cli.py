@@ -160,11 +160,29 @@ def sweep(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    extend: Annotated[
+        bool, typer.Option(help="Add grid values to the sweep already in --out.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the points and which are done; run none.")
+    ] = False,
 ) -> None:
     """Run every point of a sweep grid not yet complete in --out (an interrupted sweep resumes
     where it stopped) and print the final error per grid point, mean ± 95% CI over seeds."""
-    from .sweep import SweepError, summarize
+    import sys
+
+    from .sweep import SweepError, SweepInterrupted, plan, summarize
     from .sweep import sweep as run_sweep
+
+    if dry_run:
+        try:
+            points = plan(spec, out or Path("sweeps") / spec.stem, extend=extend)
+        except ValidationError as exc:
+            _fail(exc)
+        console.print(points.to_string(index=False))
+        done = int(points["done"].sum())
+        console.print(f"{len(points) - done} of {len(points)} runs to do ({done} already done)")
+        return
 
     if dask is not None and scheduler is not None:
         _fail(ValidationError("give --dask/--processes or --scheduler, not both"))
@@ -178,9 +196,13 @@ def sweep(
             workers=workers,
             scheduler=scheduler or ("local-dask" if dask else None),
             progress=False if quiet else None,
+            extend=extend,
         )
     except ValidationError as exc:
         _fail(exc)
+    except SweepInterrupted as exc:
+        print(exc, file=sys.stderr)
+        raise typer.Exit(code=130) from None
     except SweepError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(code=1) from None

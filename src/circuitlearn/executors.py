@@ -4,16 +4,25 @@ One small interface, ``Executor.run(fn, items)`` yielding ``(item, result, error
 finish, and ``close()``; a new backend is a new subclass. ``SerialExecutor`` runs in this
 process, ``ProcessExecutor`` in a local process pool (restarted if a worker dies),
 ``DaskExecutor`` on a Dask ``LocalCluster`` or an existing cluster.
+
+Stopping: ``request_stop()`` (the sweep calls it on the first Ctrl-C) makes ``run`` start no
+more tasks; the ones already running finish and are yielded. ``close()`` ends everything at
+once, terminating worker processes that are still busy. Local worker processes ignore SIGINT,
+so a Ctrl-C in the terminal reaches only the process that drives them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
+import signal
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError
@@ -39,6 +48,8 @@ class Executor(ABC):
 
     #: Short name shown in messages.
     name = "executor"
+    #: Set by :meth:`request_stop`; ``run`` implementations check it before starting a task.
+    stop_requested = False
 
     @abstractmethod
     def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Outcome]:
@@ -50,6 +61,13 @@ class Executor(ABC):
             As each item finishes: ``error`` is None on success, else the exception (and
             ``result`` None). Closing the generator early cancels what has not started.
         """
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to start no more tasks; running ones finish and are yielded.
+
+        Safe to call from a signal handler: it only sets :attr:`stop_requested`.
+        """
+        self.stop_requested = True
 
     def close(self) -> None:
         """Release workers, pools or cluster connections this executor started."""
@@ -69,6 +87,8 @@ class SerialExecutor(Executor):
 
     def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Outcome]:
         for item in items:
+            if self.stop_requested:
+                return
             try:
                 result = fn(item)
             except Exception as exc:  # a failed run is reported, the others go on
@@ -87,8 +107,46 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C goes to the whole terminal process group: the driving process decides what a
+    # Ctrl-C means (finish the runs in flight, or stop); workers must not die with tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__""")
+
+
+def unguarded_main_script() -> str | None:
+    """The main script's path if it lacks an ``if __name__ == "__main__":`` guard, else None.
+
+    Worker processes started by spawn or a fork server import the main script again; without
+    the guard, a script that starts a sweep at its top level starts it again in every worker,
+    and the workers die while starting.
+    """
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return None
+    return None if _GUARD.search(text) else str(path)
+
+
+def guard_message(script: str | None) -> str:
+    """The error for worker processes that die while starting."""
+    where = f"the script {script!r}" if script else "the main script"
+    return (
+        f"the worker processes died while starting: each imports {where} again, and a script "
+        'that calls cl.sweep must do so under `if __name__ == "__main__":` (or use workers=1)'
+    )
+
+
 class ProcessExecutor(Executor):
     """Local worker processes (``concurrent.futures.ProcessPoolExecutor``).
+
+    At most ``workers`` tasks are submitted at a time, so :meth:`request_stop` takes effect
+    at the next free slot. Workers ignore SIGINT.
 
     Parameters
     ----------
@@ -98,6 +156,12 @@ class ProcessExecutor(Executor):
         If a worker process dies (killed, out of memory) the pool breaks; it is restarted and
         the unfinished tasks resubmitted, at most this many times before they are reported
         as failed.
+
+    Raises
+    ------
+    ValidationError
+        From :meth:`run`, when the pool breaks before any task finished and the main script
+        has no ``if __name__ == "__main__":`` guard (the workers re-ran it).
     """
 
     name = "local processes"
@@ -105,44 +169,92 @@ class ProcessExecutor(Executor):
     def __init__(self, workers: int, max_restarts: int = 3):
         self.workers = workers
         self.max_restarts = max_restarts
+        self._pool: ProcessPoolExecutor | None = None
 
     def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Outcome]:
-        pending = dict(enumerate(items))
+        pending = dict(enumerate(items))  # not finished yet
+        queue = list(pending)  # not submitted yet, in order
         restarts = 0
+        finished = 0
         ctx = _mp_context()
-        while pending:
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx)
-            futures = {pool.submit(fn, item): i for i, item in pending.items()}
+        while queue and not self.stop_requested:
+            pool = ProcessPoolExecutor(
+                max_workers=min(self.workers, len(queue)),
+                mp_context=ctx,
+                initializer=_ignore_sigint,
+            )
+            self._pool = pool
+            inflight: dict[Any, int] = {}
             broken = False
-            clean = False
             try:
-                todo = set(futures)
-                while todo:
-                    done, todo = wait(todo, return_when=FIRST_COMPLETED)
+                while queue or inflight:
+                    while queue and len(inflight) < self.workers and not self.stop_requested:
+                        i = queue.pop(0)
+                        try:
+                            inflight[pool.submit(fn, pending[i])] = i
+                        except BrokenProcessPool:
+                            queue.insert(0, i)
+                            broken = True
+                            break
+                    if broken or not inflight:
+                        break
+                    done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                     for fut in done:
-                        i = futures[fut]
+                        i = inflight.pop(fut)
                         try:
                             result = fut.result()
                         except BrokenProcessPool:
                             broken = True
+                            queue.insert(0, i)
                             continue
                         except Exception as exc:
                             del pending[i]
+                            finished += 1
                             yield items[i], None, exc
                             continue
                         del pending[i]
+                        finished += 1
                         yield items[i], result, None
-                clean = True
+                    if broken:
+                        queue[:0] = sorted(inflight.values())
+                        inflight.clear()
+                        break
             finally:
-                pool.shutdown(wait=clean, cancel_futures=True)
-            if broken and pending:
+                self._shutdown(graceful=not broken and not inflight)
+            if broken and queue:
+                if finished == 0 and (script := unguarded_main_script()) is not None:
+                    raise ValidationError(guard_message(script))
                 restarts += 1
                 if restarts > self.max_restarts:
-                    err = RuntimeError(
-                        f"a worker process died {restarts} times (killed or out of memory?)"
+                    why = (
+                        guard_message(None) + ", or they were killed or ran out of memory"
+                        if finished == 0
+                        else f"a worker process died {restarts} times (killed or out of memory?)"
                     )
-                    for i in list(pending):
+                    err = RuntimeError(why)
+                    for i in queue:
                         yield pending.pop(i), None, err
+                    queue.clear()
+
+    def _shutdown(self, graceful: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if graceful:
+            pool.shutdown(wait=True)
+            return
+        # Busy workers would finish their task first: end them now. (The pool keeps its
+        # processes in a private dict; there is no public way to stop a running task.)
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=5)
+
+    def close(self) -> None:
+        self._shutdown(graceful=False)
 
 
 class DaskExecutor(Executor):
@@ -224,6 +336,8 @@ class DaskExecutor(Executor):
                     result, error = None, exc
                 fut.release()
                 yield item, result, error
+                if self.stop_requested:  # the rest is cancelled below
+                    break
         finally:
             if futures:
                 client.cancel(list(futures))

@@ -213,16 +213,19 @@ SCHEDULES: dict[str, type] = {
 }
 
 
-def steps_for(updates_per_edge: float, schedule: Schedule, n_edges: int) -> int:
-    """Steps that give ``updates_per_edge`` expected updates per edge under ``schedule``: the
-    one place where schedules are put on an equal footing.
+def synchronous_if_one(p: float) -> Synchronous | Bernoulli:
+    """``Synchronous()`` for ``p == 1``, else ``Bernoulli(p)``: the experiments' reading of
+    "update probability p", where p = 1 means the clocked hardware."""
+    return Synchronous() if p == 1.0 else Bernoulli(p)
 
-    The 1e-9 guards against ``ceil`` of a rate's round-off (``0.3 / 0.1 = 3.0000000000000004``).
+
+def steps_for(updates_per_edge: float, schedule: Schedule, n_edges: int) -> int:
+    """Training steps that give every edge ``updates_per_edge`` expected updates under
+    ``schedule`` on a network of ``n_edges`` edges: schedules are compared at equal updates
+    per edge, not at equal steps.
+
+    The small tolerance keeps an exact ratio (``10 / 0.1``) from rounding up to one extra
+    step through floating-point error.
     """
     upe = in_range("updates_per_edge", updates_per_edge, 0, None, low_open=True, high_open=True)
     return math.ceil(upe / schedule.updates_per_step(n_edges) - 1e-9)
-
-
-def bernoulli_or_sync(p: float) -> Schedule:
-    """``Synchronous()`` for ``p == 1``, else ``Bernoulli(p)`` (identical draws-free runs at 1)."""
-    return Synchronous() if float(p) == 1.0 else Bernoulli(p)

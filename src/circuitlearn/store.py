@@ -11,16 +11,25 @@ RUN/
 ```
 A run directory is complete only once it exists under its final name: it is written in a
 temporary sibling and renamed, so a crash never leaves a half-written run that looks finished.
+
+This module is the package's one layer for results on disk: ``atomic_dir`` and
+``atomic_write`` (every directory and file written durably: fsync, rename, fsync of the
+parent), ``canonical_hash`` (sweep run ids, experiment condition ids), ``json_safe`` and
+``check_output_dir`` (output paths refused with one clear line before any work starts).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import json
 import math
 import os
 import shutil
-import tempfile
 import tomllib
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +42,174 @@ from .network import Network
 from .tasks import Task
 from .train import TrainResult
 
+__all__ = [
+    "FILES",
+    "atomic_dir",
+    "atomic_write",
+    "canonical_hash",
+    "check_output_dir",
+    "file_sha256",
+    "is_complete",
+    "json_safe",
+    "load",
+    "save",
+    "write_run",
+    "write_toml",
+]
+
 FILES = ("config.toml", "history.parquet", "state.npz", "network.npz", "task.npz")
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic, durable writes: every file and directory this package leaves on disk goes through
+# these two, so a crash never leaves a half-written file or run under its final name.
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        _fsync_dir(Path(dirpath))
+
+
+def _sibling(final: Path, tag: str = "") -> Path:
+    return final.parent / f".{final.name}.{tag}{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path | str, overwrite: bool = False) -> Iterator[Path]:
+    """Write a directory in a temporary sibling and rename it to ``final`` when done.
+
+    Parameters
+    ----------
+    final : path
+        Where the directory should end up. Its parent is created if missing.
+    overwrite : bool
+        Replace an existing ``final``. Without it an existing ``final`` raises
+        ``FileExistsError`` (also when it appears while the body runs: the first writer wins).
+
+    Yields
+    ------
+    Path
+        The temporary directory (``.<name>.<token>`` next to ``final``) to write into.
+
+    Notes
+    -----
+    On success every file is fsynced, the directory is renamed into place and the parent
+    fsynced; on any error (``KeyboardInterrupt`` included) the temporary directory is removed
+    and ``final`` is untouched. The directory is created with ``os.mkdir``, so its mode
+    honours the umask (``tempfile.mkdtemp`` would make it private, 0700). An existing
+    ``final`` is moved aside before the rename and deleted after it, so there is never a
+    moment at which a half-written directory has the final name.
+    """
+    final = Path(os.path.abspath(final))
+    if not overwrite and (final.exists() or final.is_symlink()):
+        raise FileExistsError(errno.EEXIST, "already exists", str(final))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(final)
+    os.mkdir(tmp)  # mode 0o777 & ~umask
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        old = None
+        if final.exists() or final.is_symlink():
+            if not overwrite:
+                raise FileExistsError(errno.EEXIST, "already exists", str(final))
+            old = _sibling(final, "old.")
+            os.rename(final, old)
+        try:
+            os.rename(tmp, final)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another writer landed first
+                raise FileExistsError(errno.EEXIST, "already exists", str(final)) from None
+            raise
+        _fsync_dir(final.parent)
+        if old is not None:
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write(path: Path | str, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and durably; returns ``path``.
+
+    The bytes (``str`` is UTF-8 encoded) go to a temporary file in the same directory
+    (created if missing), which is fsynced, renamed over ``path`` with ``os.replace`` and
+    followed by an fsync of the directory. Readers see the old file or the new one, never a
+    mix. The file mode honours the umask.
+    """
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _sibling(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    with Path(path).open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# One canonical form for hashing and one JSON sanitiser.
+
+
+def _canonical(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _canonical(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        if math.isfinite(obj) and obj == int(obj):
+            return int(obj)  # 1.0 and 1 are the same value
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+def canonical_hash(obj: Any, length: int = 12) -> str:
+    """Hex SHA-256 of ``obj``'s canonical JSON, cut to ``length`` digits (at most 64).
+
+    Canonical: keys sorted (and made strings), tuples and arrays as lists, NumPy scalars as
+    Python numbers, and integral floats as integers, so ``1``, ``1.0`` and ``np.float64(1)``
+    hash the same (booleans stay booleans). Sweep run ids and experiment condition ids are
+    both made with it: equal values give equal ids, whatever their spelling.
+    """
+    text = json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[: int(length)]
 
 
 def _drop_none(obj):
@@ -63,66 +239,125 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_toml(path: Path, data: dict) -> None:
-    path.write_bytes(tomli_w.dumps(_drop_none(data)).encode())
+def write_toml(path: Path | str, data: dict) -> Path:
+    """Write ``data`` as TOML (None values left out), atomically."""
+    return atomic_write(path, tomli_w.dumps(_drop_none(data)))
+
+
+# --------------------------------------------------------------------------------------------
+# Output paths: refused before any work starts.
+
+
+def check_output_dir(
+    name: str, path: Path | str, overwrite: bool = False, *, exist_ok: bool = False
+) -> Path:
+    """Check that ``path`` can become an output directory; return it as a ``Path``.
+
+    Parameters
+    ----------
+    name : str
+        The option or argument that gave the path (``"--out"``, ``"directory"``): every
+        message starts with it.
+    path : path
+    overwrite : bool
+        An existing directory will be replaced: allowed, and its parent must be writable.
+    exist_ok : bool
+        An existing directory will be written into (a sweep resuming): allowed, and it must
+        be writable itself.
+
+    Raises
+    ------
+    ValidationError
+        ``path`` is a file, lies under a file, already exists (without ``overwrite`` or
+        ``exist_ok``), or the directory it would be created in (its nearest existing
+        parent) is not writable. One line, naming ``name``.
+    """
+    p = Path(path)
+    shown = f"{name}: output directory {str(p)!r}"
+    if p.exists() and not p.is_dir():
+        raise ValidationError(f"{shown} is a file, not a directory: give a directory path")
+    anc = p.parent
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if anc.exists() and not anc.is_dir():
+        raise ValidationError(f"{shown} lies under the file {str(anc)!r}: choose another path")
+    if p.is_dir():
+        if not (overwrite or exist_ok):
+            raise ValidationError(
+                f"{shown} already exists: choose another or pass overwrite=True (--overwrite)"
+            )
+        target = anc if overwrite else p
+    else:
+        target = anc
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ValidationError(
+            f"{shown} cannot be written: {str(target)!r} is not writable (permissions or a "
+            "read-only file system): choose another location"
+        )
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# One run directory.
 
 
 def save(result: TrainResult, directory: str | Path, overwrite: bool = False) -> Path:
-    """Write ``result`` to ``directory`` (created; atomically replaced if ``overwrite``)."""
+    """Write ``result`` to ``directory`` (created; atomically replaced if ``overwrite``).
+
+    Raises
+    ------
+    ValidationError
+        ``result`` is not a ``TrainResult``, or ``directory`` is refused by
+        :func:`check_output_dir` (exists without ``overwrite``, is a file, not writable).
+    """
     if not isinstance(result, TrainResult):
         raise ValidationError(
             f"result must be the TrainResult returned by cl.train; got {type(result).__name__}"
         )
-    directory = Path(directory)
-    if directory.exists() and not overwrite:
-        raise ValidationError(
-            f"output directory {str(directory)!r} already exists: choose another or pass "
-            "overwrite=True (--overwrite)"
-        )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        write_toml(tmp / "config.toml", result.config)
-        result.history.to_parquet(tmp / "history.parquet", index=False)
-        state = {"conductances": result.conductances, "initial": result.initial_conductances}
-        if result.taps is not None:
-            state["taps"] = result.taps
-        for key, val in (result.trajectory or {}).items():
-            state[f"trajectory_{key}"] = val
-        np.savez(tmp / "state.npz", **state)
-        net = result.network
-        np.savez(
-            tmp / "network.npz",
-            n_nodes=net.n_nodes,
-            edges=net.edges,
-            **({"positions": net.positions} if net.positions is not None else {}),
-        )
-        t = result.task
-        arrays = {
-            name: getattr(t, name)
-            for name in (
-                "input_nodes",
-                "output_nodes",
-                "ground_nodes",
-                "x_train",
-                "y_train",
-                "x_test",
-                "y_test",
-            )
-            if getattr(t, name) is not None
-        }
-        meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name}
-        np.savez(tmp / "task.npz", meta=json.dumps(meta), **arrays)
-        for f in FILES:  # flush to disk before the rename makes the run visible
-            with open(tmp / f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    directory = check_output_dir("directory", directory, overwrite)
+    with atomic_dir(directory, overwrite=overwrite) as tmp:
+        write_run(result, tmp)
     return directory
+
+
+def write_run(result: TrainResult, directory: Path | str) -> None:
+    """Write the files of a run (``FILES``) into the existing ``directory``.
+
+    A building block for writers that land a run themselves inside :func:`atomic_dir`
+    (``save``, the sweep runner); anything else should call :func:`save`.
+    """
+    tmp = Path(directory)
+    write_toml(tmp / "config.toml", result.config)
+    result.history.to_parquet(tmp / "history.parquet", index=False)
+    state = {"conductances": result.conductances, "initial": result.initial_conductances}
+    if result.taps is not None:
+        state["taps"] = result.taps
+    for key, val in (result.trajectory or {}).items():
+        state[f"trajectory_{key}"] = val
+    np.savez(tmp / "state.npz", **state)
+    net = result.network
+    np.savez(
+        tmp / "network.npz",
+        n_nodes=net.n_nodes,
+        edges=net.edges,
+        **({"positions": net.positions} if net.positions is not None else {}),
+    )
+    t = result.task
+    arrays = {
+        name: getattr(t, name)
+        for name in (
+            "input_nodes",
+            "output_nodes",
+            "ground_nodes",
+            "x_train",
+            "y_train",
+            "x_test",
+            "y_test",
+        )
+        if getattr(t, name) is not None
+    }
+    meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name}
+    np.savez(tmp / "task.npz", meta=json.dumps(meta), **arrays)
 
 
 def is_complete(directory: str | Path) -> bool:

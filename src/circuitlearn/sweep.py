@@ -1,63 +1,63 @@
 """Sweeps: many training runs over a grid of config values, resumable, local or on Dask.
 
-A sweep spec (``SWEEP.toml``) is a run config plus the axes to vary::
+``cl.sweep(spec, out)`` runs every point of a sweep spec (see ``circuitlearn.grid``) that is
+not already complete in ``out``. Each point becomes one run directory
+``OUT/runs/<run_id>/``, landed atomically by ``store.atomic_dir``: ``store.save`` files plus
+``summary.json`` (final metrics, grid values, wall time and a SHA-256 of every file). A rerun
+skips complete runs and removes and reruns anything incomplete or corrupt, so an interrupted
+sweep resumes where it stopped and a finished run is never computed twice. ``plan`` says what
+a sweep would do without doing it; ``circuitlearn.results`` reads the results.
 
-    [sweep]
-    name = "desync"                      # optional
-
-    [base]                               # a run config (see ``circuitlearn.config``)
-    network = {kind = "random", n_nodes = 64, seed = 0}
-    task = {kind = "regression", n_inputs = 3, n_outputs = 2}
-    rule = {kind = "CoupledLearning", lr = 0.5, eta = 0.5}
-    schedule = {kind = "Bernoulli", p = 1.0}
-    train = {updates_per_edge = 500, seed = 0}
-
-    [grid]                               # the Cartesian product of every axis
-    "schedule.p" = [1.0, 0.5, 0.1]
-    "train.seed" = [0, 1, 2]
-    # whole sub-tables:   rule = [{kind = "CoupledLearning", lr = 0.5, eta = 0.5}, ...]
-    # paired axis (zip):  "rule.taps|train.steps" = [[16, 400], [128, 2000]]
-
-Every point is validated before anything runs. Each point becomes one run directory
-``OUT/runs/<run_id>/`` (``run_id`` = a readable prefix plus a hash of the point's full
-validated config), written atomically: ``store.save`` files plus ``summary.json`` (final
-metrics, grid values, wall time and a SHA-256 of every file). A rerun skips complete runs and
-removes and reruns anything incomplete or corrupt, so an interrupted sweep resumes where it
-stopped and a finished run is never computed twice.
+An existing sweep directory holds one spec: running a different one into it is refused,
+unless ``extend=True`` and the new spec keeps every point of the old one (the same base
+config with more grid values).
 
 Runs execute on an :class:`Executor` (``executors.py``): in-process (``workers=1``), local
-processes (the default), or a Dask cluster (``scheduler="local-dask"`` starts a ``LocalCluster``;
-``scheduler="tcp://HOST:PORT"`` connects to a running one). A new backend is a new
-``Executor`` subclass.
+processes (the default), or a Dask cluster (``scheduler="local-dask"`` starts a
+``LocalCluster``; ``scheduler="tcp://HOST:PORT"`` connects to a running one). A new backend
+is a new ``Executor`` subclass.
+
+The first Ctrl-C (SIGINT) stops starting runs, lets the runs in flight finish and raises
+:class:`SweepInterrupted`; a second one stops at once (worker processes are terminated).
+
+``circuitlearn.sweep`` is this module, and calling it runs :func:`sweep`:
+``cl.sweep(spec, out)`` and ``cl.sweep.Executor`` both work.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime as _dt
-import hashlib
-import itertools
 import json
-import math
+import multiprocessing
 import os
-import re
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
+import types
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from threadpoolctl import threadpool_limits
 
-from . import store
-from .config import SECTIONS, read_toml, validate_config
+from . import config, store
+from ._version import __version__
 from .errors import ValidationError
 from .executors import (  # noqa: F401  (re-exported: the sweep's public names)
     SCHEDULERS,
@@ -67,6 +67,27 @@ from .executors import (  # noqa: F401  (re-exported: the sweep's public names)
     SerialExecutor,
     make_executor,
 )
+from .grid import (  # noqa: F401  (re-exported)
+    SweepPoint,
+    config_hash,
+    load_spec,
+    same_spec,
+    spec_difference,
+    sweep_points,
+)
+from .results import (  # noqa: F401  (re-exported)
+    METRICS,
+    RUNS_DIR,
+    SPEC_FILE,
+    SUMMARY_FILE,
+    cell,
+    check_run,
+    read_summary,
+    read_sweep,
+    summarize,
+    sweep_histories,
+    sweep_table,
+)
 
 __all__ = [
     "DaskExecutor",
@@ -74,9 +95,11 @@ __all__ = [
     "ProcessExecutor",
     "SerialExecutor",
     "SweepError",
+    "SweepInterrupted",
     "SweepPoint",
     "load_spec",
     "make_executor",
+    "plan",
     "summarize",
     "sweep",
     "sweep_histories",
@@ -84,23 +107,10 @@ __all__ = [
     "sweep_table",
 ]
 
-SPEC_KEYS = ("sweep", "base", "grid")
-SWEEP_KEYS = ("name",)
-RUNS_DIR = "runs"
-SPEC_FILE = "sweep.toml"
-SUMMARY_FILE = "summary.json"
 LOCK_FILE = ".sweep.lock"
-#: Columns of ``sweep_table`` besides ``run_id`` and the grid columns.
-METRICS = (
-    "steps",
-    "updates_per_edge",
-    "train_error",
-    "test_error",
-    "train_accuracy",
-    "test_accuracy",
-    "wall_time",
-)
 _FINAL_KEYS = ("step", "updates_per_edge", "updates", *METRICS[2:6])
+#: Seconds between progress lines when stderr is not a terminal.
+LOG_EVERY = 10.0
 
 
 class SweepError(RuntimeError):
@@ -122,303 +132,56 @@ class SweepError(RuntimeError):
         )
 
 
-# --------------------------------------------------------------------------------------------
-# The spec: parse, expand, validate.
+class SweepInterrupted(KeyboardInterrupt):
+    """The sweep was stopped by Ctrl-C; every finished run is saved.
 
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One point of a sweep grid.
+    A ``KeyboardInterrupt``, so code that catches ``Exception`` does not swallow it; the
+    command line turns it into its message on stderr and exit code 130.
 
     Attributes
     ----------
-    index : int
-        Position in the grid (Cartesian order, last axis fastest).
-    run_id : str
-        Directory name under ``OUT/runs``: readable prefix + hash of ``config``.
-    config : dict
-        The point's validated run config.
-    grid : dict
-        Dotted key -> this point's value, for every grid axis.
-    config_hash : str
-        SHA-256 (hex) of the canonical JSON of ``config``.
+    saved, total : int
+        Runs of the sweep complete on disk, and points in the sweep.
     """
 
-    index: int
-    run_id: str
-    config: dict
-    grid: dict
-    config_hash: str
+    def __init__(self, saved: int, total: int):
+        self.saved = saved
+        self.total = total
+        super().__init__(
+            f"interrupted: {saved} of {total} runs saved; rerun the same command to resume"
+        )
 
-
-def _flatten_grid(table: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, val in table.items():
-        if not isinstance(key, str) or not key:
-            raise ValidationError(f"grid keys must be non-empty strings; got {key!r}")
-        full = f"{prefix}{key}"
-        if isinstance(val, dict):  # unquoted dotted keys in TOML: [grid.schedule] p = [...]
-            flat.update(_flatten_grid(val, f"{full}."))
-        else:
-            if full in flat:
-                raise ValidationError(f"grid axis {full!r} is given twice")
-            flat[full] = val
-    return flat
-
-
-def _axis_paths(key: str) -> list[tuple[str, ...]]:
-    paths = []
-    for part in key.split("|"):
-        path = tuple(part.strip().split("."))
-        if any(not p for p in path):
-            raise ValidationError(f"grid key {key!r}: {part!r} is not a dotted config key")
-        if path[0] not in SECTIONS:
-            raise ValidationError(
-                f"unknown grid key {key!r}: {path[0]!r} is not a config section; allowed "
-                f'first parts are {list(SECTIONS)} (e.g. "schedule.p", "train.seed")'
-            )
-        paths.append(path)
-    return paths
-
-
-def load_spec(spec: dict | str | Path) -> dict[str, Any]:
-    """Read a sweep spec (a dict or a TOML path) and return it normalised.
-
-    Parameters
-    ----------
-    spec : dict or path
-        ``{"sweep": {...}, "base": {...}, "grid": {...}}`` as parsed from ``SWEEP.toml``.
-
-    Returns
-    -------
-    dict
-        Deep copy with all three tables present and the grid flattened to dotted keys
-        (``"a.b|c.d"`` for a paired axis), each mapping to a non-empty list.
-
-    Raises
-    ------
-    ValidationError
-        Unknown tables or keys, a grid key outside the config sections, an empty or
-        non-list axis, or a paired axis whose entries do not match its keys.
-    """
-    if isinstance(spec, (str, Path)):
-        spec = read_toml(spec, "sweep spec")
-    if not isinstance(spec, dict):
-        raise ValidationError(f"a sweep spec must be a table (dict); got {type(spec).__name__}")
-    for key in spec:
-        if key not in SPEC_KEYS:
-            raise ValidationError(
-                f"unknown key {key!r} at the top of the sweep spec: allowed are "
-                f"{list(SPEC_KEYS)} ([base] is the run config, [grid] the axes)"
-            )
-    meta = spec.get("sweep", {})
-    base = spec.get("base", {})
-    grid = spec.get("grid", {})
-    for name, table in (("sweep", meta), ("base", base), ("grid", grid)):
-        if not isinstance(table, dict):
-            raise ValidationError(f"sweep spec key {name!r} must be a table [{name}]")
-    for key in meta:
-        if key not in SWEEP_KEYS:
-            raise ValidationError(
-                f"unknown key sweep.{key} in the sweep spec: allowed are {list(SWEEP_KEYS)}"
-            )
-    if "name" in meta and not isinstance(meta["name"], str):
-        raise ValidationError(f"sweep.name must be a string; got {meta['name']!r}")
-    flat = _flatten_grid(grid)
-    seen: dict[tuple[str, ...], str] = {}
-    for key, values in flat.items():
-        paths = _axis_paths(key)
-        for path in paths:
-            if path in seen:
-                raise ValidationError(
-                    f"grid key {'.'.join(path)!r} appears in two axes ({seen[path]!r}, {key!r})"
-                )
-            seen[path] = key
-        if not isinstance(values, list) or not values:
-            raise ValidationError(
-                f"grid.{key!r} must be a non-empty list of values; got {values!r:.80}"
-            )
-        if len(paths) > 1:
-            for entry in values:
-                if not isinstance(entry, list) or len(entry) != len(paths):
-                    raise ValidationError(
-                        f"paired grid axis {key!r} needs lists of {len(paths)} values, one per "
-                        f"key; got {entry!r:.80}"
-                    )
-    return {"sweep": copy.deepcopy(meta), "base": copy.deepcopy(base), "grid": copy.deepcopy(flat)}
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, allow_nan=True)
-
-
-def config_hash(config: dict) -> str:
-    """SHA-256 (hex) of the canonical JSON of a validated run config."""
-    return hashlib.sha256(_canonical(config).encode()).hexdigest()
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("kind", "table"))
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    return str(value)
-
-
-_ABBREV = {"updates_per_edge": "upe", "batch_size": "batch", "n_nodes": "nodes"}
-
-
-def _run_id(grid: dict[str, Any], digest: str) -> str:
-    parts = []
-    for key, val in grid.items():
-        label = _ABBREV.get(key.split(".")[-1], key.split(".")[-1])
-        parts.append(f"{label}-{_short(val)}" if isinstance(val, dict) else f"{label}{_short(val)}")
-    prefix = re.sub(r"[^A-Za-z0-9.+_-]+", "-", "_".join(parts))[:60].strip("-._") or "run"
-    if not prefix[0].isalnum():
-        prefix = f"run-{prefix}"
-    return f"{prefix}-{digest[:12]}"
-
-
-def _assign(cfg: dict, path: tuple[str, ...], value: Any, key: str) -> None:
-    node = cfg
-    for part in path[:-1]:
-        nxt = node.setdefault(part, {})
-        if not isinstance(nxt, dict):
-            raise ValidationError(f"grid key {key!r}: {part!r} is not a table in the base config")
-        node = nxt
-    node[path[-1]] = copy.deepcopy(value)
-
-
-def sweep_points(spec: dict | str | Path) -> list[SweepPoint]:
-    """Expand a sweep spec into its validated points, in grid order.
-
-    Raises
-    ------
-    ValidationError
-        For a bad spec, or for the first point whose config is invalid (the message names
-        the point's grid values and the offending key), or for duplicate points.
-    """
-    spec = load_spec(spec)
-    axes = [(key, _axis_paths(key), values) for key, values in spec["grid"].items()]
-    points: list[SweepPoint] = []
-    ids: dict[str, int] = {}
-    for index, combo in enumerate(itertools.product(*(values for _, _, values in axes))):
-        grid: dict[str, Any] = {}
-        assignments = []
-        for (key, paths, _), value in zip(axes, combo, strict=True):
-            vals = value if len(paths) > 1 else [value]
-            for path, val in zip(paths, vals, strict=True):
-                grid[".".join(path)] = val
-                assignments.append((path, val, key))
-        cfg = copy.deepcopy(spec["base"])
-        try:
-            # whole sub-tables first, then the keys inside them
-            for path, val, key in sorted(assignments, key=lambda a: len(a[0])):
-                _assign(cfg, path, val, key)
-            cfg = validate_config(cfg)
-        except ValidationError as exc:
-            where = ", ".join(f"{k}={_short(v)}" for k, v in grid.items()) or "the base config"
-            raise ValidationError(f"sweep point {index} ({where}): {exc}") from None
-        digest = config_hash(cfg)
-        rid = _run_id(grid, digest)
-        if rid in ids:
-            raise ValidationError(
-                f"sweep points {ids[rid]} and {index} have the same config: remove the "
-                "duplicate grid values"
-            )
-        ids[rid] = index
-        points.append(SweepPoint(index, rid, cfg, grid, digest))
-    return points
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # --------------------------------------------------------------------------------------------
 # One run, on whatever process the executor picks.
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def read_summary(run_dir: str | Path) -> dict:
-    """The ``summary.json`` of a sweep run (raises if missing or unreadable)."""
-    with (Path(run_dir) / SUMMARY_FILE).open("rb") as fh:
-        summary = json.load(fh)
-    if not isinstance(summary, dict):
-        raise ValueError("summary.json is not an object")
-    return summary
-
-
-def check_run(run_dir: str | Path, expected_hash: str | None = None) -> str | None:
-    """Why ``run_dir`` is not a complete sweep run, or None if it is.
-
-    Complete means: ``store.is_complete``, a readable ``summary.json`` naming this run, and
-    every file's SHA-256 equal to the one recorded when the run was written (so a truncated
-    or altered Parquet file is caught even when it still parses).
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return "not a directory"
-    if not store.is_complete(run_dir):
-        return "run files missing or unreadable"
-    try:
-        summary = read_summary(run_dir)
-    except (OSError, ValueError) as exc:
-        return f"summary.json missing or unreadable ({exc})"
-    if summary.get("run_id") != run_dir.name:
-        return "summary.json names another run"
-    if expected_hash is not None and summary.get("config_hash") != expected_hash:
-        return "its config differs from the sweep point's"
-    files = summary.get("files")
-    if not isinstance(files, dict) or SUMMARY_FILE in files or not set(store.FILES) <= set(files):
-        return "summary.json lacks file checksums"
-    for name, digest in files.items():
-        try:
-            if _sha256(run_dir / name) != digest:
-                return f"{name} does not match its checksum"
-        except OSError as exc:
-            return f"{name} unreadable ({exc})"
-    return None
+def _land(result: Any, summary: dict, final: Path, overwrite: bool) -> None:
+    with store.atomic_dir(final, overwrite=overwrite) as stage:
+        store.write_run(result, stage)
+        summary["files"] = {name: store.file_sha256(stage / name) for name in store.FILES}
+        (stage / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
 
 
 def _run_point(item: dict) -> dict:
     """Train one sweep point and land it atomically in ``runs_dir/run_id``.
 
-    Runs on a worker. The run is written under a hidden staging name and renamed into place
-    only when complete; if another execution of the same point landed first (a task retried
+    Runs on a worker. If another execution of the same point landed first (a task retried
     after its worker was presumed dead), this one is discarded, so a run directory is
     written exactly once.
     """
-    from threadpoolctl import threadpool_limits
-
-    from ._version import __version__
-    from .config import run_config
-
-    runs = Path(item["runs_dir"])
-    final = runs / item["run_id"]
+    final = Path(item["runs_dir"]) / item["run_id"]
     if check_run(final, item["config_hash"]) is None:
         return {**read_summary(final), "landed": False}
-    token = uuid.uuid4().hex
     started = _dt.datetime.now(_dt.UTC).isoformat()
     t0 = time.perf_counter()
     with threadpool_limits(limits=1):  # parallelism is across runs; results bit-reproducible
-        result = run_config(item["config"], progress=False)
+        result = config.run_config(item["config"], progress=False)
     wall = time.perf_counter() - t0
     last = result.final
-    final_row = {k: last[k] for k in _FINAL_KEYS if k in last.index}
     summary = store.json_safe(
         {
             "run_id": item["run_id"],
@@ -428,41 +191,27 @@ def _run_point(item: dict) -> dict:
             "grid": item["grid"],
             "config": item["config"],
             "steps": int(result.config["train"]["steps"]),
-            "final": final_row,
+            "final": {k: last[k] for k in _FINAL_KEYS if k in last.index},
             "wall_time": wall,
             "started": started,
             "finished": _dt.datetime.now(_dt.UTC).isoformat(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "token": token,
+            "token": uuid.uuid4().hex,
             "circuitlearn": __version__,
         }
     )
-    stage = runs / f".{item['run_id']}.{token}"
     try:
-        store.save(result, stage)
-        summary["files"] = {name: _sha256(stage / name) for name in store.FILES}
-        with (stage / SUMMARY_FILE).open("w") as fh:
-            json.dump(summary, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _fsync_dir(stage)
-        try:
-            os.rename(stage, final)  # fails if `final` exists: the first execution wins
-        except OSError:
-            if check_run(final, item["config_hash"]) is None:
-                return {**read_summary(final), "landed": False}
-            shutil.rmtree(final, ignore_errors=True)
-            os.rename(stage, final)
-        _fsync_dir(runs)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
+        _land(result, summary, final, overwrite=False)
+    except FileExistsError:  # the first execution wins; a broken directory is replaced
+        if check_run(final, item["config_hash"]) is None:
+            return {**read_summary(final), "landed": False}
+        _land(result, summary, final, overwrite=True)
     return {**summary, "landed": True}
 
 
 # --------------------------------------------------------------------------------------------
-# The sweep.
+# The sweep directory: one spec, one writer.
 
 
 @contextlib.contextmanager
@@ -494,40 +243,207 @@ def _remove_leftovers(runs: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _write_spec(out: Path, spec: dict) -> None:
-    tmp = out / f".{SPEC_FILE}.{uuid.uuid4().hex}"
+def _check_existing(out: Path, spec: dict, points: list[SweepPoint], extend: bool) -> None:
+    """Refuse to run ``spec`` into ``out`` if ``out`` holds another sweep (see module doc)."""
+    saved_path = out / SPEC_FILE
+    if not saved_path.is_file():
+        runs = out / RUNS_DIR
+        if runs.is_dir() and any(not p.name.startswith(".") for p in runs.iterdir()):
+            raise ValidationError(
+                f"--out: {str(out)!r} holds runs/ but no {SPEC_FILE}, so it is not a sweep "
+                "this spec can resume: choose another --out"
+            )
+        return
     try:
-        store.write_toml(tmp, spec)
-        os.replace(tmp, out / SPEC_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+        saved = load_spec(saved_path)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"--out: {str(saved_path)!r} is unreadable ({exc}): choose another --out"
+        ) from None
+    if same_spec(saved, spec):
+        return
+    what = spec_difference(saved, spec)
+    if not extend:
+        raise ValidationError(
+            f"--out: {str(out)!r} holds a different sweep (its {SPEC_FILE} differs in {what}): "
+            "choose another --out, or pass extend=True (--extend) to add grid values to it"
+        )
+    try:
+        old = {p.run_id for p in sweep_points(saved)}
+    except ValidationError as exc:
+        raise ValidationError(
+            f"--extend: the sweep in {str(out)!r} cannot be expanded any more ({exc}): "
+            "choose another --out"
+        ) from None
+    lost = old - {p.run_id for p in points}
+    if lost:
+        raise ValidationError(
+            f"--extend: {len(lost)} of the {len(old)} points of the sweep in {str(out)!r} are "
+            f"not points of the new spec (it changes {what}); --extend only adds grid values "
+            "to the same base config: choose another --out"
+        )
 
 
-def _progress(enabled: bool | None) -> Any:
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def plan(spec: dict | str | Path, out: str | Path, extend: bool = False) -> pd.DataFrame:
+    """What :func:`sweep` would do, without doing it (``circuitlearn sweep --dry-run``).
 
-    return Progress(
-        TextColumn("sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs {task.fields[note]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
+    Parameters
+    ----------
+    spec, out, extend
+        As for :func:`sweep`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, in grid order: ``run_id``, one column per grid key (cells as in
+        ``sweep_table``) and ``done`` (True if a complete run is already in ``out``).
+
+    Raises
+    ------
+    ValidationError
+        As :func:`sweep` would, before running anything: a bad spec or point, or ``out``
+        refused (a file, not writable, or holding a different sweep).
+    """
+    points = sweep_points(spec)
+    spec = load_spec(spec)
+    out = store.check_output_dir("--out", out, exist_ok=True)
+    if out.is_dir():
+        _check_existing(out, spec, points, extend)
+    runs = out / RUNS_DIR
+    rows = [
+        {
+            "run_id": p.run_id,
+            **{k: cell(v) for k, v in p.grid.items()},
+            "done": check_run(runs / p.run_id, p.config_hash) is None,
+        }
+        for p in points
+    ]
+    keys = list(points[0].grid) if points else []
+    return pd.DataFrame(rows, columns=["run_id", *keys, "done"])
+
+
+# --------------------------------------------------------------------------------------------
+# Progress and interrupts.
+
+
+def _clock(seconds: float) -> str:
+    return str(_dt.timedelta(seconds=int(seconds)))
+
+
+class _Progress:
+    """A rich bar on a terminal; otherwise one line to stderr at most every LOG_EVERY s."""
+
+    def __init__(self, enabled: bool | None, total: int, done: int, where: str):
+        self.mode = None if enabled is False else "bar"
+        if enabled is None and not sys.stderr.isatty():
+            self.mode = "log"
+        self.total, self.done, self.failed = total, done, 0
+        self.t0 = time.monotonic()
+        self.last = self.t0
+        self.bar = None
+        if self.mode == "bar":
+            self.bar = Progress(
+                TextColumn("sweep"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("runs {task.fields[note]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(
+                "sweep", total=total, completed=done, note=f"({done} already done, {where})"
+            )
+        elif self.mode == "log":
+            todo = total - done
+            self._line(f"sweep: {todo} of {total} runs to do ({done} already done, {where})")
+
+    def _line(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def advance(self, failed: bool) -> None:
+        self.done += 1
+        self.failed += failed
+        if self.bar is not None:
+            self.bar.advance(self.task)
+            if self.failed:
+                self.bar.update(self.task, note=f"({self.failed} failed)")
+        elif self.mode == "log" and time.monotonic() - self.last >= LOG_EVERY:
+            self.log()
+
+    def log(self) -> None:
+        self.last = time.monotonic()
+        failed = f", {self.failed} failed" if self.failed else ""
+        self._line(
+            f"sweep: {self.done}/{self.total} runs done{failed}, "
+            f"{_clock(self.last - self.t0)} elapsed"
+        )
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        elif self.mode == "log":
+            self.log()
+
+
+class _Interrupts:
+    """While active (main thread only): the first SIGINT asks the executor to stop starting
+    runs; the second raises KeyboardInterrupt; a third gets the previous handler."""
+
+    def __init__(self, executor: Executor):
+        self.executor = executor
+        self.count = 0
+        self.previous: Any = None
+        self.active = False
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not signal.SIG_IGN:  # e.g. started in the background with nohup
+                self.previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+                self.active = True
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.executor.request_stop()
+            # os.write, not print: a signal handler must not re-enter a buffered stream
+            os.write(
+                2,
+                b"\nsweep: Ctrl-C: finishing the runs in progress, starting no more "
+                b"(Ctrl-C again to stop now)\n",
+            )
+            return
+        self._restore()
+        raise KeyboardInterrupt
+
+    def _restore(self) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+            self.active = False
+
+    def __exit__(self, *exc: object) -> None:
+        self._restore()
+
+
+def _in_worker_bootstrap() -> bool:
+    """True while a worker process re-runs the main script (spawn or fork server)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        return True
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep.
 
 
 def sweep(
@@ -536,6 +452,7 @@ def sweep(
     workers: int | None = None,
     scheduler: Any = None,
     progress: bool | None = None,
+    extend: bool = False,
 ) -> pd.DataFrame:
     """Run every point of a sweep that is not already complete in ``out``.
 
@@ -543,7 +460,7 @@ def sweep(
     ----------
     spec : dict or path
         The sweep spec (parsed ``SWEEP.toml`` or its path): ``[base]`` run config, ``[grid]``
-        axes, optional ``[sweep]`` with ``name``. See the module docstring.
+        axes, optional ``[sweep]`` with ``name``. See ``circuitlearn.grid``.
     out : path
         Output directory: ``out/sweep.toml`` (the spec) and ``out/runs/<run_id>/``.
     workers : int, optional
@@ -554,31 +471,49 @@ def sweep(
         Dask cluster (``out`` must be on a file system its workers share). A
         ``distributed.Client`` or an :class:`Executor` instance is used as given.
     progress : bool, optional
-        Rich progress bar (runs done / total, ETA); default: on when stderr is a terminal.
+        True: a rich progress bar on stderr. False: nothing. None (default): the bar when
+        stderr is a terminal, else a line ``sweep: 6/12 runs done, 0:00:08 elapsed`` at most
+        every 10 s.
+    extend : bool
+        Allow a spec that differs from the one ``out`` already holds, if it keeps every
+        point of it (more grid values for the same base config); it replaces the saved spec.
 
     Returns
     -------
     pandas.DataFrame
-        The tidy table of this sweep's runs, in grid order (see :func:`sweep_table`).
+        The tidy table of this sweep's runs, in grid order (see ``results.sweep_table``).
 
     Raises
     ------
     ValidationError
-        A bad spec or point (before anything runs), bad ``workers``/``scheduler``, or another
-        sweep holding ``out``.
+        Before anything runs: a bad spec or point, bad ``workers``/``scheduler``, ``out`` a
+        file or not writable, ``out`` holding a different sweep (without ``extend``), or
+        another sweep holding ``out``. Also when worker processes die while starting
+        because the calling script lacks an ``if __name__ == "__main__":`` guard.
     SweepError
         Some runs failed; every other run is saved, and a rerun retries only the failed ones.
+    SweepInterrupted
+        Ctrl-C: finished runs are saved; rerunning the same call resumes.
     """
+    if _in_worker_bootstrap():
+        # A worker is re-running a script that calls cl.sweep at its top level. Leave
+        # quietly: the sweep's own process reports the missing guard once.
+        raise SystemExit(1)
     points = sweep_points(spec)
     spec = load_spec(spec)
     executor = make_executor(workers, scheduler)  # checks the arguments; starts nothing yet
     own_executor = not isinstance(scheduler, Executor)
-    out = Path(out).resolve()
+    given = store.check_output_dir("--out", out, exist_ok=True)
+    if given.is_dir():
+        _check_existing(given, spec, points, extend)
+    out = given.resolve()
     runs = out / RUNS_DIR
     runs.mkdir(parents=True, exist_ok=True)
     failures: dict[str, str] = {}
+    interrupted = False
     with _locked(out):
-        _write_spec(out, spec)
+        _check_existing(out, spec, points, extend)  # again, now that no one else can write
+        store.write_toml(out / SPEC_FILE, spec)
         _remove_leftovers(runs)
         todo = []
         for point in points:
@@ -609,222 +544,41 @@ def sweep(
             }
             for p in todo
         ]
-        bar = _progress(progress)
         if items:
-            task = None
-            if bar is not None:
-                bar.start()
-                task = bar.add_task(
-                    "sweep",
-                    total=len(points),
-                    completed=len(points) - len(items),
-                    note=f"({len(points) - len(items)} already done, {executor.name})",
-                )
+            executor.stop_requested = False
+            bar = _Progress(progress, len(points), len(points) - len(items), executor.name)
+            outcomes = None
+            interrupts = _Interrupts(executor)
             try:
-                for item, _, error in executor.run(_run_point, items):
-                    if error is not None:
-                        failures[item["run_id"]] = f"{type(error).__name__}: {error}"
-                    if bar is not None:
-                        bar.advance(task)
-                        if failures:
-                            bar.update(task, note=f"({len(failures)} failed)")
+                with interrupts:
+                    outcomes = executor.run(_run_point, items)
+                    for item, _, error in outcomes:
+                        if error is not None:
+                            failures[item["run_id"]] = f"{type(error).__name__}: {error}"
+                        bar.advance(failed=error is not None)
+            except KeyboardInterrupt:
+                interrupted = True
             finally:
+                if outcomes is not None:
+                    outcomes.close()  # stops what is still running (pools are terminated)
                 if own_executor:
                     executor.close()
-                if bar is not None:
-                    bar.stop()
+                bar.stop()
+            interrupted = interrupted or interrupts.count > 0
         _remove_leftovers(runs)
+    if interrupted:
+        saved = sum(check_run(runs / p.run_id, p.config_hash) is None for p in points)
+        raise SweepInterrupted(saved, len(points))
     if failures:
         raise SweepError(failures, len(points))
-    table = sweep_table(out)
-    order = {p.run_id: p.index for p in points}
-    table = table[table["run_id"].isin(order)]
-    table = table.iloc[np.argsort([order[r] for r in table["run_id"]], kind="stable")]
-    keep = ["run_id", *[k for p in points[:1] for k in p.grid], *METRICS]
-    table = table[[c for c in table.columns if c in keep]]
-    return table.reset_index(drop=True)
+    return sweep_table(out)
 
 
-# --------------------------------------------------------------------------------------------
-# Reading results.
+# ``import circuitlearn.sweep`` gives this module, and ``cl.sweep(...)`` still runs a sweep:
+# the module is callable.
+class _CallableModule(types.ModuleType):
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        return sweep(*args, **kwargs)
 
 
-def _cell(value: Any) -> Any:
-    """A grid value as a table cell: sub-tables become labels like ``Bernoulli(p=0.5)``."""
-    if isinstance(value, dict):
-        inner = ", ".join(f"{k}={_cell(v)}" for k, v in value.items() if k != "kind")
-        return f"{value.get('kind', '')}({inner})"
-    if isinstance(value, list):
-        return json.dumps(value)
-    return value
-
-
-def _lookup(config: dict, key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _complete_runs(out: Path) -> list[tuple[Path, dict]]:
-    runs = Path(out) / RUNS_DIR
-    if not Path(out).is_dir():
-        raise ValidationError(f"sweep directory {str(out)!r} does not exist")
-    found = []
-    if not runs.is_dir():
-        return found
-    for run_dir in sorted(runs.iterdir()):
-        if run_dir.name.startswith(".") or not run_dir.is_dir():
-            continue
-        why = check_run(run_dir)
-        if why is not None:
-            warnings.warn(
-                f"skipping run {run_dir.name}: {why} (rerun the sweep to recompute it)",
-                stacklevel=3,
-            )
-            continue
-        found.append((run_dir, read_summary(run_dir)))
-    found.sort(key=lambda rs: (rs[1].get("index", 0), rs[0].name))
-    return found
-
-
-def _grid_keys(out: Path, summaries: list[dict]) -> list[str]:
-    keys: list[str] = []
-    with contextlib.suppress(Exception):
-        for key in load_spec(Path(out) / SPEC_FILE)["grid"]:
-            keys.extend(".".join(p) for p in _axis_paths(key))
-    for summary in summaries:
-        keys.extend(summary.get("grid", {}))
-    return list(dict.fromkeys(keys))
-
-
-def sweep_table(out: str | Path) -> pd.DataFrame:
-    """One row per complete run of the sweep in ``out``.
-
-    Parameters
-    ----------
-    out : path
-        A sweep output directory.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``run_id``; one per grid key (dotted names, e.g. ``schedule.p``; sub-table
-        values as labels like ``Bernoulli(p=0.5)``); ``steps``, ``updates_per_edge``,
-        ``train_error``, ``test_error`` (V^2, final), ``train_accuracy``/``test_accuracy``
-        when the task is a classification, and ``wall_time`` (s). Incomplete or corrupt runs
-        are left out with a warning, never read.
-    """
-    found = _complete_runs(Path(out))
-    summaries = [s for _, s in found]
-    keys = _grid_keys(Path(out), summaries)
-    rows = []
-    for s in summaries:
-        grid = s.get("grid", {})
-        row: dict[str, Any] = {"run_id": s["run_id"]}
-        for key in keys:
-            row[key] = _cell(grid[key] if key in grid else _lookup(s.get("config", {}), key))
-        final = s.get("final", {})
-        row["steps"] = s.get("steps")
-        for key in (
-            "updates_per_edge",
-            "train_error",
-            "test_error",
-            "train_accuracy",
-            "test_accuracy",
-        ):
-            row[key] = final.get(key)
-        row["wall_time"] = s.get("wall_time")
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=["run_id", *keys, *METRICS])
-    for key in METRICS:
-        if key.endswith("accuracy") and table[key].isna().all():
-            table = table.drop(columns=key)
-        elif key != "steps":
-            table[key] = pd.to_numeric(table[key], errors="coerce").astype(float)
-    return table.reset_index(drop=True)
-
-
-def sweep_histories(out: str | Path) -> pd.DataFrame:
-    """Every complete run's history in one long table.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``run_id``, the grid columns (as in :func:`sweep_table`), then the history columns
-        (``step``, ``updates_per_edge``, ``train_error``, ``test_error``, ...): ready for
-        learning curves with confidence bands grouped by the grid axes.
-    """
-    out = Path(out)
-    found = _complete_runs(out)
-    keys = _grid_keys(out, [s for _, s in found])
-    frames = []
-    for run_dir, s in found:
-        hist = pd.read_parquet(run_dir / "history.parquet")
-        grid = s.get("grid", {})
-        front = {"run_id": s["run_id"]}
-        for key in keys:
-            front[key] = _cell(grid[key] if key in grid else _lookup(s.get("config", {}), key))
-        for i, (col, val) in enumerate(front.items()):
-            hist.insert(i, col, [val] * len(hist))
-        frames.append(hist)
-    if not frames:
-        return pd.DataFrame(
-            columns=["run_id", *keys, "step", "updates_per_edge", "train_error", "test_error"]
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def _is_replicate(key: str) -> bool:
-    return key.split(".")[-1].endswith("seed")
-
-
-def summarize(
-    table: pd.DataFrame, by: Sequence[str] | None = None, metric: str | None = None
-) -> pd.DataFrame:
-    """Mean and 95 % confidence interval of a final metric per group of grid values.
-
-    Parameters
-    ----------
-    table : DataFrame
-        From :func:`sweep_table`.
-    by : list of str, optional
-        Columns to group by; default every grid column except seeds (keys ending in
-        ``seed``), which are treated as replicates.
-    metric : str, optional
-        Default ``test_error``, or ``train_error`` when no run has a test set.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The group columns, ``n``, ``<metric>_mean``, ``<metric>_ci95`` (half-width of the
-        Student-t interval; NaN for n = 1), ``train_error_mean`` and, for classification
-        tasks, ``test_accuracy_mean``.
-    """
-    from scipy import stats
-
-    grid = [c for c in table.columns if c != "run_id" and c not in METRICS]
-    by = [c for c in grid if not _is_replicate(c)] if by is None else list(by)
-    if metric is None:
-        metric = "test_error" if table["test_error"].notna().any() else "train_error"
-    groups = table.groupby(by, dropna=False, sort=False) if by else [((), table)]
-    rows = []
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        vals = g[metric].dropna().to_numpy(dtype=float)
-        n = len(vals)
-        ci = (
-            float(stats.t.ppf(0.975, n - 1) * vals.std(ddof=1) / math.sqrt(n))
-            if n > 1
-            else math.nan
-        )
-        row = dict(zip(by, key, strict=True))
-        row.update({"n": n, f"{metric}_mean": vals.mean() if n else math.nan, f"{metric}_ci95": ci})
-        if metric != "train_error":
-            row["train_error_mean"] = g["train_error"].mean()
-        if "test_accuracy" in g:
-            row["test_accuracy_mean"] = g["test_accuracy"].mean()
-        rows.append(row)
-    return pd.DataFrame(rows)
+sys.modules[__name__].__class__ = _CallableModule

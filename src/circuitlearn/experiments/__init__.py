@@ -11,8 +11,11 @@ e4     ``e4_async``                 fully asynchronous PoissonClocks against Ber
 
 Each module's settings live in ``<module>.toml`` beside it (``[full]`` and ``[quick]``). Every
 experiment writes its runs, ``summary.json`` and figures under the output directory, and
-``report.write_report`` turns the summaries into ``results.md``: the report is generated from
-the measured numbers, never written by hand.
+writes its own section of ``results.md`` from its summary (``report(summary)``);
+``report.write_report`` assembles the sections: the report is generated from the measured
+numbers, never written by hand. E2 and E3 keep their numbers and figures in
+``e2_analysis``/``e3_analysis`` beside them. Adding an experiment means one new module with
+``NAME``, ``TITLE``, ``HEADING``, ``CLAIM``, ``run`` and ``report``, listed in ``EXPERIMENTS``.
 
 Examples
 --------
@@ -22,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import time
@@ -30,15 +32,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ValidationError
+from . import e1_idealised, e2_stepped, e3_minibatch, e4_async
 from .common import Context, write_json
+from .report import write_report
 
-#: Experiment name -> module (in ``circuitlearn.experiments``).
-EXPERIMENTS = {
-    "e1": "e1_idealised",
-    "e2": "e2_stepped",
-    "e3": "e3_minibatch",
-    "e4": "e4_async",
-}
+#: The experiments, by name, in report order: each module has ``NAME``, ``TITLE``,
+#: ``HEADING``, ``CLAIM``, ``run(ctx) -> summary`` and ``report(summary) -> (verdict, body)``.
+EXPERIMENTS = {m.NAME: m for m in (e1_idealised, e2_stepped, e3_minibatch, e4_async)}
 
 __all__ = ["EXPERIMENTS", "default_out", "publish", "reproduce", "run_experiment"]
 
@@ -48,12 +48,15 @@ def default_out(quick: bool) -> Path:
     return Path("runs") / ("reproduce-quick" if quick else "reproduce")
 
 
-def run_experiment(name: str, ctx: Context) -> dict:
-    """Run one experiment by name and return its summary."""
+def _check_name(name: str) -> None:
     if name not in EXPERIMENTS:
         raise ValidationError(f"unknown experiment {name!r}: choose from {list(EXPERIMENTS)}")
-    module = importlib.import_module(f"{__name__}.{EXPERIMENTS[name]}")
-    return module.run(ctx)
+
+
+def run_experiment(name: str, ctx: Context) -> dict:
+    """Run one experiment by name and return its summary."""
+    _check_name(name)
+    return EXPERIMENTS[name].run(ctx)
 
 
 def _command(names: Sequence[str] | None, quick: bool, out: Path, docs: Path | None) -> str:
@@ -104,20 +107,17 @@ def reproduce(
     Path
         The written ``results.md`` (in ``out``).
     """
-    from .report import write_report
-
     if isinstance(experiments, str):
         experiments = [experiments]
     names = list(experiments) if experiments else list(EXPERIMENTS)
     for name in names:
-        if name not in EXPERIMENTS:
-            raise ValidationError(f"unknown experiment {name!r}: choose from {list(EXPERIMENTS)}")
+        _check_name(name)
     out = Path(out) if out is not None else default_out(quick)
     docs = Path(docs) if docs is not None else None
     if report_only:
         if not any((out / name / "summary.json").is_file() for name in EXPERIMENTS):
             raise ValidationError(f"no experiment summaries in {out}: run reproduce first")
-        report = write_report(out)
+        report = write_report(out, EXPERIMENTS.values())
         if docs is not None:
             publish(out, docs)
         return report
@@ -146,7 +146,7 @@ def reproduce(
     )
     meta.setdefault("runtimes", {}).update(runtimes)
     write_json(meta, meta_path)
-    report = write_report(out)
+    report = write_report(out, EXPERIMENTS.values())
     ctx.log(f"report: {report}")
     if docs is not None:
         publish(out, docs)

@@ -3,17 +3,17 @@
 Every experiment reads its settings from ``<module>.toml`` beside this file: a ``[full]``
 table, and a ``[quick]`` table whose keys override it for ``--quick``. Its measured results
 go under ``OUT/<experiment>/``: one Parquet file per *condition* (a batch of replicas trained
-together), written atomically, so a rerun skips what is done; its figures go to
+together), written atomically (``store.atomic_write``) and named by the hash of the
+condition (``store.canonical_hash``), so a rerun skips what is done; its figures go to
 ``OUT/figures/`` (PNG and PDF) and its numbers to ``OUT/<experiment>/summary.json``, from
-which ``report.py`` writes ``results.md``.
+which its ``report`` writes its section of ``results.md``. Statistics come from
+``circuitlearn.analysis``, Markdown formatting from ``report``.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import math
 import os
 import sys
 import time
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ..store import json_safe
+from ..ensemble import train_many
+from ..executors import make_executor
+from ..store import atomic_write, canonical_hash, json_safe
 
 HERE = Path(__file__).resolve().parent
 FIGURE_FORMATS = ("png", "pdf")
@@ -129,26 +130,14 @@ def load_settings(name: str, quick: bool) -> dict:
     return _merge(doc["full"], doc.get("quick", {})) if quick else copy.deepcopy(doc["full"])
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``frame`` to Parquet atomically."""
-    _atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+    """Write ``frame`` to Parquet atomically (``store.atomic_write``)."""
+    atomic_write(path, frame.to_parquet(index=False))
 
 
 def write_json(data: Any, path: Path) -> None:
     """Write ``data`` as JSON atomically (NaN and infinities become null)."""
-    text = json.dumps(json_safe(data), indent=1, sort_keys=False)
-    _atomic_write(path, lambda p: p.write_text(text))
+    atomic_write(path, json.dumps(json_safe(data), indent=1, sort_keys=False))
 
 
 def run_conditions(
@@ -176,8 +165,6 @@ def run_conditions(
     list of DataFrame
         One per condition, in order.
     """
-    from ..sweep import make_executor
-
     cache = ctx.dir(experiment) / "conditions"
     paths = [cache / f"{c['key']}-{condition_hash(c)}.parquet" for c in conditions]
     todo = [c for c, p in zip(conditions, paths, strict=True) if not p.is_file()]
@@ -214,10 +201,9 @@ def run_conditions(
 
 
 def condition_hash(condition: dict) -> str:
-    """First 10 hex digits of the SHA-256 of a condition's canonical JSON: a cached result
-    is reused only for exactly the same condition (settings included)."""
-    text = json.dumps(json_safe(condition), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    """Hash of a condition's canonical JSON (``store.canonical_hash``): a cached result is
+    reused only for exactly the same condition (settings included)."""
+    return canonical_hash(condition)
 
 
 def _run_condition(item: dict) -> str:
@@ -230,8 +216,8 @@ def _run_condition(item: dict) -> str:
 
 
 def train_replicas(nets, tasks, rule, schedule, seeds, **kwargs) -> list:
-    """Train replicas of one condition: ``ensemble.train_many`` (one stacked computation)
-    when it is available, else ``train`` replica by replica (the same results).
+    """Train the replicas of one condition in one stacked computation
+    (``ensemble.train_many``), without a progress bar.
 
     Parameters
     ----------
@@ -246,21 +232,7 @@ def train_replicas(nets, tasks, rule, schedule, seeds, **kwargs) -> list:
     -------
     list of TrainResult
     """
-    try:
-        from ..ensemble import train_many
-    except ImportError:  # pragma: no cover - the fast path ships with circuitlearn
-        train_many = None
-    if train_many is not None:
-        return train_many(nets, tasks, rule, schedule, seeds=seeds, progress=False, **kwargs)
-    from ..train import train
-
-    def pick(x, i):
-        return x[i] if isinstance(x, (list, tuple)) else x
-
-    return [
-        train(pick(nets, i), pick(tasks, i), rule, schedule, seed=s, progress=False, **kwargs)
-        for i, s in enumerate(seeds)
-    ]
+    return train_many(nets, tasks, rule, schedule, seeds=seeds, progress=False, **kwargs)
 
 
 def save_figure(fig, ctx: Context, stem: str) -> str:
@@ -291,45 +263,3 @@ def pyplot():
         }
     )
     return plt
-
-
-def tail_mean(history: pd.DataFrame, column: str, fraction: float) -> float:
-    """Mean of ``column`` over the last ``fraction`` of the recorded updates per edge."""
-    upe = history["updates_per_edge"].to_numpy()
-    start = upe[-1] * (1.0 - fraction)
-    vals = history[column].to_numpy()[upe >= start - 1e-9]
-    return float(np.mean(vals)) if vals.size else math.nan
-
-
-def log_band(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Geometric mean over axis 0 of positive ``values`` (n, T) and its t interval.
-
-    Returns
-    -------
-    (centre, low, high), each shape (T,)
-    """
-    from scipy import stats
-
-    v = np.log(np.clip(np.asarray(values, dtype=float), 1e-300, None))
-    n = v.shape[0]
-    m = v.mean(axis=0)
-    if n < 2:
-        return np.exp(m), np.exp(m), np.exp(m)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(axis=0, ddof=1) / math.sqrt(n)
-    return np.exp(m), np.exp(m - half), np.exp(m + half)
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    """A number for a Markdown table: ``digits`` significant digits, ``n/a`` for None/NaN."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    return f"{x:.{digits}g}"
-
-
-def pct(x: float | None, digits: int = 1) -> str:
-    """A relative change (0.05) as a signed percentage (``+5.0 %``)."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{100 * x:+.{digits}f} %"

@@ -18,29 +18,34 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..analysis import geo_mean_ci, ratio_ci
-from .common import (
-    Context,
-    load_settings,
-    log_band,
-    pyplot,
-    run_conditions,
-    save_figure,
-    tail_mean,
-    train_replicas,
+from ..analysis import geo_mean_ci, log_band, ratio_ci, tail_mean
+from ..gallery import LAB_IRIS_ROLES, lab_board
+from ..hardware import SteppedCoupledLearning
+from ..schedules import PoissonClocks, steps_for, synchronous_if_one
+from ..tasks import iris
+from .common import Context, load_settings, pyplot, run_conditions, save_figure, train_replicas
+from .report import (
+    ci_text,
+    figure_links,
+    md_table,
+    mode_note,
+    pct,
+    pval_text,
+    ratio_text,
+    schedule_label,
 )
 
 NAME = "e4"
 TITLE = "E4: fully asynchronous (PoissonClocks) against Bernoulli"
+#: Heading of this experiment's section in ``results.md``.
+HEADING = "Extension — fully asynchronous updates (E4)"
+#: The published claim this experiment tests (None: an extension that tests no claim).
+CLAIM = None
 METRIC = {"allostery": "train_error", "regression": "test_error", "iris": "test_error"}
 
 
 def _schedule(kind: str, value: float):
-    from ..schedules import Bernoulli, PoissonClocks, Synchronous
-
-    if kind == "poisson":
-        return PoissonClocks(rate=value)
-    return Synchronous() if value == 1.0 else Bernoulli(value)
+    return PoissonClocks(rate=value) if kind == "poisson" else synchronous_if_one(value)
 
 
 def continuous_condition(c: dict) -> pd.DataFrame:
@@ -65,7 +70,7 @@ def continuous_condition(c: dict) -> pd.DataFrame:
     for i in range(cs["instances"]):
         net = Network.random(cs["n_nodes"], seed=i)
         task = allostery(net, seed=i) if c["task"] == "allostery" else regression(net, seed=i)
-        steps = math.ceil(upe / sched.updates_per_step(net.n_edges) - 1e-9)
+        steps = steps_for(upe, sched, net.n_edges)
         results = train_replicas(
             net,
             task,
@@ -92,16 +97,13 @@ def continuous_condition(c: dict) -> pd.DataFrame:
 
 def stepped_condition(c: dict) -> pd.DataFrame:
     """The lab board on Iris, online, stepped, for one schedule (one row per seed)."""
-    from ..gallery import LAB_IRIS_ROLES, lab_board
-    from ..hardware import SteppedCoupledLearning
-    from ..tasks import iris
 
     s = c["settings"]
     ss = s["stepped"]
     net = lab_board()
     sched = _schedule(c["kind"], c["value"])
     upe = ss["updates_per_edge"]
-    steps = math.ceil(upe / sched.updates_per_step(net.n_edges) - 1e-9)
+    steps = steps_for(upe, sched, net.n_edges)
     seeds = list(range(ss["seeds"]))
     tasks = [iris(net, seed=i, **LAB_IRIS_ROLES) for i in seeds]
     results = train_replicas(
@@ -133,9 +135,7 @@ def stepped_condition(c: dict) -> pd.DataFrame:
 
 
 def _label(kind: str, value: float) -> str:
-    if kind == "poisson":
-        return f"PoissonClocks (rate {value:g})"
-    return "synchronous" if value == 1.0 else f"Bernoulli p = {value:g}"
+    return f"PoissonClocks (rate {value:g})" if kind == "poisson" else schedule_label(value)
 
 
 def run(ctx: Context) -> dict:
@@ -256,3 +256,70 @@ def _figure(ctx: Context, s: dict, frames: dict, tasks: list[str], scheds) -> st
         ax.legend(fontsize=7)
     fig.suptitle("E4 fully asynchronous PoissonClocks against Bernoulli(p), equal updates per edge")
     return save_figure(fig, ctx, "e4_poisson_vs_bernoulli")
+
+
+# ---------------------------------------------------------------------------- report
+def report(s: dict) -> tuple[str, str]:
+    st = s["settings"]
+    rows = [
+        [
+            r["task"],
+            r["schedule"],
+            r["n"],
+            ci_text(r["error"], r["error_low"], r["error_high"]),
+            ratio_text(r["ratio"], r["ratio_low"], r["ratio_high"]),
+            pval_text(r["p_wilcoxon"]),
+        ]
+        for r in s["rows"]
+    ]
+    table = md_table(
+        [
+            "task",
+            "schedule",
+            "runs",
+            "final error (V²), geo. mean [95 % CI]",
+            "PoissonClocks / this schedule [95 % CI]",
+            "Wilcoxon p",
+        ],
+        rows,
+    )
+    w = s["largest_difference"]
+    ratios = [r for r in s["rows"] if r["ratio"] is not None and math.isfinite(r["ratio"])]
+    sig = [
+        r
+        for r in s["rows"]
+        if math.isfinite(r["ratio"] or math.nan) and (r["ratio_low"] > 1 or r["ratio_high"] < 1)
+    ]
+    if sig:
+        sig_txt = "; ".join(f"{r['task']} vs {r['schedule']}: {pct(r['ratio'] - 1)}" for r in sig)
+        statement = (
+            "Significant differences (95 % CI of the ratio excludes 1; "
+            f"{len(ratios)} comparisons, not corrected for multiplicity): {sig_txt}."
+        )
+    else:
+        statement = "No difference is significant (every 95 % CI of the ratio contains 1)."
+    cs, ss = st["continuous"], st["stepped"]
+    lrs = ", ".join(f"{t} {v:g}" for t, v in cs["lr"].items())
+    setup = " ".join(
+        [
+            f"**Setup.** PoissonClocks(rate = {st['rate']:g}) re-settles the network before every",
+            "single-edge event; Bernoulli(p) updates many edges from one settled state. Idealised",
+            f"rule (lr = {lrs} S/V², full batch) on random {cs['n_nodes']}-node networks,",
+            f"{cs['instances']} networks × {cs['run_seeds']} seeds, {cs['updates_per_edge']:g}",
+            f"updates per edge; stepped lab board on Iris online ({ss['taps']} taps),",
+            f"{ss['seeds']} seeds, {ss['updates_per_edge']:g} updates per edge (final error: mean",
+            f"over the last {100 * st['tail']:g} %). Pairs share network, task and seed.",
+        ]
+    )
+    body = f"""{mode_note(s)}{setup}
+
+**Result.** The largest difference is {w["task"]} against {w["schedule"]}: PoissonClocks ends at
+{ratio_text(w["ratio"], w["ratio_low"], w["ratio_high"])} times its final error. {statement}
+
+{table}
+
+{figure_links(s)}
+
+Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
+"""
+    return "", body
