@@ -11,15 +11,18 @@ Each case runs ``python -m circuitlearn ...`` in a subprocess (this checkout's `
 The mistakes are those of the newcomer review's bad-input table that reach the command line
 (rows 1-17, 19-30, 34-38; each case names its row), plus the path and option mistakes around
 them. Every mistake is caught before any training starts, so each case costs about one
-interpreter start-up.
+interpreter start-up; the cases run a few at a time. Ctrl-C during training exits with code
+130 and one ``interrupted:`` line.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,3 +291,34 @@ def test_help_keeps_bracketed_words_and_readable_metavars(tmp_path):
     assert "{" not in text and "<bool>" not in text
     # Docstring line breaks are reflowed, not kept: no line ends mid-sentence at "resumes".
     assert not any(line.rstrip().endswith("resumes") for line in res.stdout.splitlines())
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+    """Ctrl-C during training: exit code 130 and one ``interrupted:`` line, no traceback."""
+    (tmp_path / "long.toml").write_text(GOOD.replace("steps = 20", "steps = 100_000_000"))
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    # The entry point of ``python -m circuitlearn``, run once the package is imported, so that
+    # the interrupt lands inside the command (an interrupt during the import exits quietly).
+    code = (
+        "import sys; from circuitlearn.cli import main; "
+        "print('ready', file=sys.stderr, flush=True); main()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "train", "long.toml", "--out", "out", "-q"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr.readline().strip() == "ready"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted: "), err

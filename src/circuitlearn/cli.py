@@ -59,11 +59,11 @@ class _App(typer.Typer):
         try:
             code = command.main(args=sys.argv[1:], prog_name="circuitlearn", standalone_mode=False)
         except KeyboardInterrupt as exc:
-            _print_error(_interrupt_message(exc), label="interrupted")
+            _report_interrupt(exc)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort":
-                _print_error(_interrupt_message(exc), label="interrupted")
+                _report_interrupt(exc)  # older click: Ctrl-C outside a command body
                 sys.exit(EXIT_INTERRUPTED)
             if not _is_usage_error(exc):
                 raise
@@ -74,6 +74,8 @@ class _App(typer.Typer):
             where = ctx.command_path if ctx is not None else "circuitlearn"
             _print_error(f"{exc.format_message()} (see: {where} --help)")
             sys.exit(exc.exit_code)
+        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C outside a command body into 130
+            _report_interrupt(KeyboardInterrupt())
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -104,10 +106,19 @@ def _print_error(message: str, label: str = "error") -> None:
     err_console.print(Text.assemble((f"{label}:", "bold red"), " ", line))
 
 
-def _interrupt_message(exc: BaseException) -> str:
+_interrupt_reported = False
+
+
+def _report_interrupt(exc: BaseException) -> None:
+    """Print one ``interrupted: ...`` line, once per process (the exception's message if any:
+    a sweep says what it saved)."""
+    global _interrupt_reported
+    if _interrupt_reported:
+        return
+    _interrupt_reported = True
     if not isinstance(exc, KeyboardInterrupt):  # an Abort wrapping the KeyboardInterrupt
         exc = exc.__context__ or exc
-    return str(exc) or "stopped by Ctrl-C"
+    _print_error(str(exc) or "stopped by Ctrl-C", label="interrupted")
 
 
 def _fail(exc: Exception | str) -> None:
@@ -116,14 +127,20 @@ def _fail(exc: Exception | str) -> None:
 
 
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the mistakes a user can make into one-line errors (exit 2), never a traceback."""
+def _user_errors(reading: Path | None = None) -> Iterator[None]:
+    """Turn the mistakes a user can make into one-line errors (exit 2), never a traceback;
+    Ctrl-C into one ``interrupted:`` line and exit code 130. ``reading``: the input file the
+    command parses (named when it turns out not to be UTF-8 text)."""
     try:
         yield
+    except KeyboardInterrupt as exc:
+        _report_interrupt(exc)
+        raise typer.Exit(code=EXIT_INTERRUPTED) from None
     except ValidationError as exc:
         _fail(exc)
     except UnicodeDecodeError as exc:
-        _fail(f"a file given is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        what = f"{str(reading)!r} is" if reading is not None else "a file given is"
+        _fail(f"{what} not UTF-8 text ({exc.reason} at byte {exc.start}): give a TOML file")
     except OSError as exc:
         # Paths are checked before any work, so this is a race or a full disk: name the path.
         path = exc.filename if exc.filename is not None else "a file"
@@ -202,7 +219,7 @@ def train(
     from .config import load_config, run_config
     from .store import save
 
-    with _user_errors():
+    with _user_errors(reading=config):
         cfg = load_config(check_text_file("config file", config))
         out = out or Path("runs") / config.stem
         check_output_dir("--out", out, overwrite=overwrite)
@@ -344,7 +361,7 @@ def sweep(
     where it stopped) and print the final error per grid point, mean ± 95% CI over seeds."""
     sweep_mod = importlib.import_module(f"{__package__}.sweep")
 
-    with _user_errors():
+    with _user_errors(reading=spec):
         if workers is not None:
             in_range("--workers", workers, 1, None, integer=True)
         if dask is not None and scheduler is not None:
