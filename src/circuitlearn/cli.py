@@ -455,7 +455,7 @@ def reproduce(
     experiment: Annotated[
         str | None,
         typer.Argument(
-            metavar="[EXPERIMENT]",
+            metavar="EXPERIMENT",
             help="e1, e2, e3 or e4 (default: all four, then the report).",
         ),
     ] = None,
