@@ -91,9 +91,9 @@ def test_canonical_hash_normalises_numbers_and_key_order():
 @pytest.mark.parametrize(
     ("make", "kw", "match"),
     [
-        (lambda d: d / "file.txt", {}, r"--out: output directory .* is a file"),
-        (lambda d: d / "file.txt" / "sub", {}, r"lies under the file .*file\.txt"),
-        (lambda d: d / "dir", {}, r"--out: output directory .* already exists"),
+        (lambda d: d / "file.txt", {}, r"--out .* is a file, not a directory"),
+        (lambda d: d / "file.txt" / "sub", {}, r"lies under .*file\.txt', which is a file"),
+        (lambda d: d / "dir", {}, r"--out .* already exists"),
     ],
 )
 def test_check_output_dir_refuses_with_one_line(tmp_path, make, kw, match):
@@ -130,7 +130,7 @@ def test_save_over_a_file_is_a_validation_error(tmp_path, result):
         with pytest.raises(cl.ValidationError, match="is a file"):
             cl.save(result, target, overwrite=overwrite)
     assert target.read_text() == "keep me"
-    with pytest.raises(cl.ValidationError, match="lies under the file"):
+    with pytest.raises(cl.ValidationError, match="which is a file, not a directory"):
         cl.save(result, target / "sub")
 
 
@@ -146,7 +146,7 @@ def test_save_overwrite_replaces_and_leaves_no_temporaries(tmp_path, result):
 def test_check_output_dir_refuses_what_cannot_be_written(tmp_path, monkeypatch):
     # as root every permission check passes: stand in for a read-only file system
     monkeypatch.setattr(store.os, "access", lambda path, mode: False)
-    with pytest.raises(cl.ValidationError, match=r"--out: .* is not writable .*read-only"):
+    with pytest.raises(cl.ValidationError, match=r"--out .* cannot be written: .* is not writable"):
         store.check_output_dir("--out", tmp_path / "new")
     (tmp_path / "old").mkdir()
     with pytest.raises(cl.ValidationError, match="not writable"):

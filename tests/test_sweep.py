@@ -409,9 +409,9 @@ def test_plan_lists_the_points_and_what_is_done(tmp_path):
 def test_out_paths_are_refused_before_anything_runs(tmp_path):
     afile = tmp_path / "README.md"
     afile.write_text("keep")
-    with pytest.raises(cl.ValidationError, match="--out: output directory .* is a file"):
+    with pytest.raises(cl.ValidationError, match="--out .* is a file, not a directory"):
         cl.sweep(small_spec(), afile, workers=1)
-    with pytest.raises(cl.ValidationError, match="lies under the file"):
+    with pytest.raises(cl.ValidationError, match="which is a file, not a directory"):
         cl.sweep(small_spec(), afile / "sub", workers=1)
     assert afile.read_text() == "keep" and sorted(tmp_path.iterdir()) == [afile]
     (tmp_path / "x" / "runs" / "somerun").mkdir(parents=True)

@@ -361,7 +361,7 @@ CATALOGUE: list[Entry] = [
           lambda: _result().outputs([[np.nan]]), r"x contains NaN or infinite"),
     # --- store
     Entry(STORE, "save(directory)", "exists and overwrite is False",
-          lambda: cl.save(_result(), "."), r"output directory '.' already exists"),
+          lambda: cl.save(_result(), "."), r"directory '.' already exists"),
     Entry(STORE, "load(directory)", "not a complete run",
           lambda: cl.load("no/such/run"), r"'no/such/run' is not a complete circuitlearn run"),
     Entry(STORE, "save(result)", "not a TrainResult",

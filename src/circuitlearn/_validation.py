@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -285,3 +288,143 @@ def check_train_args(values: dict) -> dict:
             )
         out[name] = value if param.kind == "array" else param.check(value)
     return out
+
+
+# Output and input paths (checked by the command line before any work starts). The imports are
+# local so that this block stays self-contained at the end of the module.
+def _exists(name: str, path) -> bool:
+    """``path.exists()``, with an unreadable parent reported as a ``ValidationError``."""
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError as exc:
+        raise ValidationError(
+            f"{name} {str(path)!r} cannot be checked ({exc.strerror}): pick another location"
+        ) from None
+
+
+def check_output_dir(name: str, path, overwrite: bool = False, *, exist_ok: bool = False) -> Path:
+    """Check, before any work is done, that directory ``path`` can be written; create nothing.
+
+    Parameters
+    ----------
+    name : str
+        What the path is called in messages (``"--out"``, ``"out"``).
+    path : str or Path
+        The output directory; it may not exist yet (it is then created later by the writer).
+    overwrite : bool
+        Accept an existing directory that the caller replaces (its parent must be writable).
+    exist_ok : bool
+        Accept an existing directory that the caller writes into (a sweep resuming).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValidationError
+        One line naming ``name`` and the path when the path is a file, lies under a file,
+        already exists (unless ``overwrite``), or is in a place this user cannot write.
+    """
+
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValidationError(f"{name} must be a directory path; got {path!r}")
+    p = Path(path)
+    if _exists(name, p):
+        if not p.is_dir():
+            raise ValidationError(
+                f"{name} {str(p)!r} is a file, not a directory: give a directory path"
+            )
+        if not (overwrite or exist_ok):
+            raise ValidationError(
+                f"{name} {str(p)!r} already exists: choose another, or pass --overwrite "
+                "(overwrite=True) to replace it"
+            )
+        _check_writable(name, p, p)
+        if overwrite:  # replaced by a rename in its parent
+            _check_writable(name, p, p.parent)
+    else:
+        _check_creatable(name, p)
+    return p
+
+
+def _check_writable(name: str, path, target) -> None:
+
+    if not os.access(target, (os.W_OK | os.X_OK) if target.is_dir() else os.W_OK):
+        where = "it" if target == path else f"{str(target)!r}"
+        raise ValidationError(
+            f"{name} {str(path)!r} cannot be written: {where} is not writable by this user "
+            "(permission denied); pick a writable location"
+        )
+
+
+def _check_creatable(name: str, path) -> None:
+    """A missing ``path`` can be created: its nearest existing ancestor is a writable dir."""
+    target = path.parent
+    while not _exists(name, target) and target != target.parent:
+        target = target.parent
+    if not target.is_dir():
+        raise ValidationError(
+            f"{name} {str(path)!r} lies under {str(target)!r}, which is a file, not a "
+            "directory: pick a path outside it"
+        )
+    _check_writable(name, path, target)
+
+
+def check_output_file(name: str, path):
+    """Check, before any work is done, that file ``path`` can be written (or replaced).
+
+    Raises
+    ------
+    ValidationError
+        One line naming ``name`` and the path when the path is a directory, lies under a
+        file, or is in a place this user cannot write.
+    """
+
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValidationError(f"{name} must be a file path; got {path!r}")
+    p = Path(path)
+    if _exists(name, p):
+        if p.is_dir():
+            raise ValidationError(f"{name} {str(p)!r} is a directory: give a file path")
+        _check_writable(name, p, p)
+    else:
+        _check_creatable(name, p)
+    return p
+
+
+def check_text_file(name: str, path, kind: str = "TOML"):
+    """Check that ``path`` is an existing, readable UTF-8 text file (a config or a spec).
+
+    Raises
+    ------
+    ValidationError
+        One line naming ``name`` and the path when it does not exist, is a directory, cannot
+        be read, or holds binary (non-UTF-8) bytes.
+    """
+
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValidationError(f"{name} must be a file path; got {path!r}")
+    p = Path(path)
+    if not _exists(name, p):
+        raise ValidationError(f"{name} {str(p)!r} does not exist")
+    if p.is_dir():
+        raise ValidationError(
+            f"{name} {str(p)!r} is a directory, not a file: give the path of a {kind} file"
+        )
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise ValidationError(f"{name} {str(p)!r} cannot be read ({exc.strerror})") from None
+    try:
+        # An incremental decoder accepts a multi-byte character cut at the end of the chunk.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        if b"\x00" in head:
+            raise UnicodeError
+    except UnicodeError:
+        raise ValidationError(
+            f"{name} {str(p)!r} is not a text {kind} file (it holds binary, non-UTF-8 bytes): "
+            f"give a {kind} file"
+        ) from None
+    return p

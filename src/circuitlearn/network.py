@@ -6,6 +6,7 @@ The topology is immutable; conductances live outside it, as a per-edge array ``k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -153,35 +154,56 @@ class Network:
 
     @classmethod
     def from_networkx(cls, graph) -> Network:
-        """Build from a ``networkx.Graph``; nodes are relabelled ``0..N-1`` in iteration order.
+        """Build from an undirected ``networkx.Graph``; nodes are renumbered ``0..N-1`` in the
+        graph's node order (node ``i`` is ``list(graph.nodes)[i]``).
 
-        A node attribute ``pos`` (2-tuple) is kept as the drawing position.
+        A node attribute ``pos`` (2-tuple) is kept as the drawing position. To get the edge
+        conductances, node roles and the label mapping back as well (for example from a graph
+        written by :meth:`to_networkx`), use :func:`read_networkx`.
+
+        Raises
+        ------
+        ValidationError
+            For a directed graph or a multigraph (parallel edges), or a self-loop.
         """
-        if not (hasattr(graph, "nodes") and hasattr(graph, "edges")):
-            raise ValidationError(f"graph must be a networkx.Graph; got {type(graph).__name__}")
-        nodes = list(graph.nodes)
-        index = {v: i for i, v in enumerate(nodes)}
-        edges = np.array([(index[a], index[b]) for a, b in graph.edges], dtype=np.int64)
-        pos = None
-        if nodes and all("pos" in graph.nodes[v] for v in nodes):
-            pos = np.array([graph.nodes[v]["pos"] for v in nodes], dtype=float)
-        return cls(len(nodes), edges.reshape(-1, 2), pos)
+        return read_networkx(graph, conductance=None).network
 
-    def to_networkx(self, k=None):
-        """Return a ``networkx.Graph`` with node attribute ``pos`` and, if ``k`` is given, edge
-        attribute ``conductance`` (S) and ``edge`` (the edge index)."""
+    def to_networkx(self, k=None, roles=None):
+        """Return a ``networkx.Graph`` of this network.
+
+        Parameters
+        ----------
+        k : array_like of float, shape (E,), optional
+            Conductances (S), written as edge attribute ``conductance``.
+        roles : Task or mapping, optional
+            Node roles, written as node attribute ``role`` (``"input"``, ``"output"`` or
+            ``"ground"``) with ``role_index``, the node's position in its role list: a
+            ``Task`` or a mapping with ``input_nodes``, ``output_nodes``, ``ground_nodes``.
+
+        Returns
+        -------
+        networkx.Graph
+            Nodes ``0..N-1`` (attribute ``pos`` when the network has positions); edge
+            attributes ``edge`` (the edge index ``j``) and ``plus`` (the node at the ``+1``
+            end of the incidence matrix, so that :func:`read_networkx` restores the edge
+            order and orientation exactly).
+        """
         import networkx as nx
 
         if k is not None:
             k = check_conductances(k, self.n_edges)
+        node_roles = _role_lists(roles, self.n_nodes) if roles is not None else {}
         g = nx.Graph()
         for i in range(self.n_nodes):
             if self.positions is not None:
                 g.add_node(i, pos=tuple(self.positions[i]))
             else:
                 g.add_node(i)
+        for key, nodes in node_roles.items():
+            for pos, node in enumerate(nodes):
+                g.nodes[int(node)].update(role=ROLE_NAMES[key], role_index=pos)
         for j, (a, b) in enumerate(self.edges):
-            attrs = {"edge": j}
+            attrs = {"edge": j, "plus": int(a)}
             if k is not None:
                 attrs["conductance"] = float(k[j])
             g.add_edge(int(a), int(b), **attrs)
@@ -224,3 +246,141 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network(n_nodes={self.n_nodes}, n_edges={self.n_edges})"
+
+
+#: Task role list -> the value of the node attribute ``role`` in :meth:`Network.to_networkx`.
+ROLE_NAMES = {"input_nodes": "input", "output_nodes": "output", "ground_nodes": "ground"}
+
+
+def _role_lists(roles, n_nodes: int | None) -> dict[str, np.ndarray]:
+    from ._validation import disjoint, node_list
+
+    get = roles.get if isinstance(roles, Mapping) else lambda key: getattr(roles, key, None)
+    if not any(get(key) is not None for key in ROLE_NAMES):
+        raise ValidationError(
+            "roles must be a Task or a mapping with input_nodes, output_nodes and/or "
+            f"ground_nodes; got {type(roles).__name__}"
+        )
+    lists = {
+        key: node_list(f"roles.{key}", get(key), n_nodes)
+        for key in ROLE_NAMES
+        if get(key) is not None
+    }
+    disjoint(lists)
+    return lists
+
+
+@dataclass(frozen=True)
+class NetworkxGraph:
+    """What :func:`read_networkx` reads from a ``networkx`` graph.
+
+    Attributes
+    ----------
+    network : Network
+        The topology, nodes renumbered ``0..N-1``.
+    conductances : ndarray of float, shape (E,), or None
+        Edge conductances (S) in the order of ``network.edges``; None when the graph has no
+        conductance attribute.
+    labels : tuple
+        ``labels[i]`` is the graph's label of node ``i`` (any hashable: str, tuple, int).
+    roles : dict of str to ndarray of int
+        ``input_nodes``, ``output_nodes``, ``ground_nodes`` read from the node attribute
+        ``role`` (ordered by ``role_index``); only the roles present.
+    """
+
+    network: Network
+    conductances: np.ndarray | None
+    labels: tuple
+    roles: dict[str, np.ndarray]
+
+    @property
+    def index(self) -> dict:
+        """The graph's node label -> node index ``0..N-1``."""
+        return {label: i for i, label in enumerate(self.labels)}
+
+
+def read_networkx(graph, conductance: str | None = "conductance") -> NetworkxGraph:
+    """Read a network, its conductances, its node roles and its node labels from ``graph``.
+
+    The inverse of :meth:`Network.to_networkx`: ``read_networkx(net.to_networkx(k,
+    roles=task))`` gives back ``net``'s edges (same order and orientation), ``k`` and the
+    task's node roles exactly.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Undirected, without parallel edges. Nodes may have any hashable labels; they are
+        renumbered ``0..N-1`` in the graph's node order. Optional node attributes ``pos``
+        (drawing position) and ``role``/``role_index``; optional edge attributes
+        ``conductance``, ``edge`` (order) and ``plus`` (orientation).
+    conductance : str or None
+        Name of the edge attribute holding conductances (S); None skips them. When some edges
+        have it and others do not, the graph is refused.
+
+    Returns
+    -------
+    NetworkxGraph
+
+    Raises
+    ------
+    ValidationError
+        For a directed graph, a multigraph, a partial or invalid conductance attribute, or
+        invalid roles.
+    """
+    if not (hasattr(graph, "nodes") and hasattr(graph, "edges")):
+        raise ValidationError(f"graph must be a networkx.Graph; got {type(graph).__name__}")
+    if getattr(graph, "is_multigraph", lambda: False)():
+        raise ValidationError(
+            f"graph is a {type(graph).__name__} (parallel edges between two nodes): merge "
+            "parallel resistors into one edge (conductances add), e.g. with nx.Graph(graph) "
+            "after summing their conductances"
+        )
+    if getattr(graph, "is_directed", lambda: False)():
+        raise ValidationError(
+            f"graph is a directed {type(graph).__name__}: resistor networks are undirected; "
+            "pass graph.to_undirected()"
+        )
+    labels = tuple(graph.nodes)
+    index = {v: i for i, v in enumerate(labels)}
+    triples = list(graph.edges(data=True))
+    order = [d.get("edge") for _, _, d in triples]
+    if triples and sorted(o for o in order if isinstance(o, int)) == list(range(len(triples))):
+        triples = [triples[i] for i in np.argsort(order, kind="stable")]  # written order
+    edges = np.array(
+        [
+            (index[a], index[b]) if d.get("plus", a) != b else (index[b], index[a])
+            for a, b, d in triples
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    pos = None
+    if labels and all("pos" in graph.nodes[v] for v in labels):
+        pos = np.array([graph.nodes[v]["pos"] for v in labels], dtype=float)
+    net = Network(len(labels), edges, pos)
+    k = None
+    if conductance is not None:
+        have = [conductance in d for _, _, d in triples]
+        if any(have):
+            if not all(have):
+                a, b, _ = triples[have.index(False)]
+                raise ValidationError(
+                    f"edge ({a!r}, {b!r}) has no {conductance!r} attribute while other edges "
+                    "do: give every edge a conductance (S), or pass conductance=None"
+                )
+            values = [d[conductance] for _, _, d in triples]
+            k = check_conductances(values, net.n_edges, name=f"edge attribute {conductance!r}")
+    roles: dict[str, list] = {}
+    names = {role: key for key, role in ROLE_NAMES.items()}
+    for v in labels:
+        role = graph.nodes[v].get("role")
+        if role is None:
+            continue
+        if role not in names:
+            raise ValidationError(
+                f"node {v!r} has role {role!r}: allowed are {list(names)} (or no role)"
+            )
+        rank = graph.nodes[v].get("role_index", len(roles.get(names[role], [])))
+        roles.setdefault(names[role], []).append((rank, index[v]))
+    role_arrays = {key: [i for _, i in sorted(pairs)] for key, pairs in roles.items()}
+    checked = _role_lists(role_arrays, net.n_nodes) if role_arrays else {}
+    return NetworkxGraph(net, k, labels, checked)

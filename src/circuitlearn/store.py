@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
+from ._validation import check_output_dir
 from .errors import ValidationError
 from .network import Network
 from .tasks import Task
@@ -246,55 +247,6 @@ def write_toml(path: Path | str, data: dict) -> Path:
 
 # --------------------------------------------------------------------------------------------
 # Output paths: refused before any work starts.
-
-
-def check_output_dir(
-    name: str, path: Path | str, overwrite: bool = False, *, exist_ok: bool = False
-) -> Path:
-    """Check that ``path`` can become an output directory; return it as a ``Path``.
-
-    Parameters
-    ----------
-    name : str
-        The option or argument that gave the path (``"--out"``, ``"directory"``): every
-        message starts with it.
-    path : path
-    overwrite : bool
-        An existing directory will be replaced: allowed, and its parent must be writable.
-    exist_ok : bool
-        An existing directory will be written into (a sweep resuming): allowed, and it must
-        be writable itself.
-
-    Raises
-    ------
-    ValidationError
-        ``path`` is a file, lies under a file, already exists (without ``overwrite`` or
-        ``exist_ok``), or the directory it would be created in (its nearest existing
-        parent) is not writable. One line, naming ``name``.
-    """
-    p = Path(path)
-    shown = f"{name}: output directory {str(p)!r}"
-    if p.exists() and not p.is_dir():
-        raise ValidationError(f"{shown} is a file, not a directory: give a directory path")
-    anc = p.parent
-    while not anc.exists() and anc != anc.parent:
-        anc = anc.parent
-    if anc.exists() and not anc.is_dir():
-        raise ValidationError(f"{shown} lies under the file {str(anc)!r}: choose another path")
-    if p.is_dir():
-        if not (overwrite or exist_ok):
-            raise ValidationError(
-                f"{shown} already exists: choose another or pass overwrite=True (--overwrite)"
-            )
-        target = anc if overwrite else p
-    else:
-        target = anc
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise ValidationError(
-            f"{shown} cannot be written: {str(target)!r} is not writable (permissions or a "
-            "read-only file system): choose another location"
-        )
-    return p
 
 
 # --------------------------------------------------------------------------------------------
