@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("measure",),
     ("history", "callbacks", "loop"),
     ("train", "ensemble"),
-    ("config", "store", "analysis", "diagnostics"),
+    ("config", "store", "checkpoints", "analysis", "diagnostics"),
     ("grid", "results", "executors", "sweep"),
     ("estimators", "plots", "experiments", "bench", "demo"),
     ("cli",),

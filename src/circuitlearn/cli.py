@@ -23,7 +23,7 @@ from typer.core import TyperCommand
 
 from ._validation import check_output_dir, check_output_file, check_text_file, in_range
 from ._version import __version__
-from .errors import ValidationError
+from .errors import TrainingDiverged, TrainingInterrupted, ValidationError
 
 #: Exit codes: a user mistake, an interrupt (128 + SIGINT).
 EXIT_USAGE = 2
@@ -205,17 +205,66 @@ def train(
         bool, typer.Option("--overwrite", help="Replace an existing output directory.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            help="Save a checkpoint next to --out every N steps (0: never); an interrupted or "
+            "killed run continues from it with --resume.",
+        ),
+    ] = 1000,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the interrupted run into --out from its last checkpoint: the result "
+            "is bit for bit the one an uninterrupted run gives.",
+        ),
+    ] = False,
 ) -> None:
-    """Train one network as CONFIG describes and save the run."""
+    """Train one network as CONFIG describes and save the run. Ctrl-C saves the partial run
+    (marked incomplete) and keeps the last checkpoint for --resume."""
+    from . import store
+    from .checkpoints import Checkpoint
     from .config import load_config, run_config
-    from .store import save
 
     with _user_errors(reading=config):
+        in_range("--checkpoint-every", checkpoint_every, 0, None, integer=True)
         cfg = load_config(check_text_file("config file", config))
         out = out or Path("runs") / config.stem
-        check_output_dir("--out", out, overwrite=overwrite)
-        result = run_config(cfg, progress=None if not quiet else False)
-        save(result, out, overwrite=overwrite)
+        ckpt = Checkpoint.beside(out, cfg)
+        loop = ckpt.load() if resume else None
+        # resuming replaces the partial (incomplete) run that the interruption saved
+        replace = overwrite or (resume and store.is_incomplete(out))
+        check_output_dir("--out", out, overwrite=replace)
+        if checkpoint_every:
+            ckpt.check_writable()
+        try:
+            result = run_config(
+                cfg,
+                progress=None if not quiet else False,
+                checkpoint=ckpt.save if checkpoint_every else None,
+                checkpoint_every=checkpoint_every or None,
+                resume=loop,
+            )
+        except TrainingInterrupted as exc:
+            store.save(exc.result, out, overwrite=replace)
+            step = int(exc.result.history["step"].iloc[-1])
+            last = ckpt.step()
+            more = (
+                f"; rerun the same command with --resume to continue from step {last}"
+                if last is not None
+                else ""
+            )
+            raise KeyboardInterrupt(
+                f"stopped after step {step} of {cfg['train'].get('steps', '?')}: the partial "
+                f"run is saved in {out}/ (marked incomplete){more}"
+            ) from None
+        except TrainingDiverged as exc:
+            _print_error(str(exc))
+            raise typer.Exit(code=1) from None
+        store.save(result, out, overwrite=replace)
+        ckpt.remove()
     console.print(_summary_table(f"{config.name}", {"final": _final_numbers(result)}))
     console.print(f"results in {out}/")
 

@@ -36,22 +36,54 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ._validation import TRAIN_PARAMS, check_conductances, check_train_args
-from .errors import ValidationError
+from ._validation import TRAIN_PARAMS, check_conductances, check_text_file, check_train_args
+from .errors import TrainingDiverged, TrainingInterrupted, ValidationError
 from .gallery import lab_board
-from .hardware import SteppedCoupledLearning  # noqa: F401  (registers its TOML kind)
+from .hardware import SteppedCoupledLearning
 from .network import Network
-from .rules import RULES
+from .rules import RULES, register_rule
 from .schedules import SCHEDULES, steps_for
-from .tasks import allostery, iris, regression
+from .store import read_network, read_task
+from .tasks import Task, allostery, iris, regression
+
+
+def network_file(path: str) -> Network:
+    """A network saved with a run (``network.npz``).
+
+    Parameters
+    ----------
+    path : str
+        The ``.npz`` file; a relative path is relative to the config file.
+    """
+    return read_network(path)
+
+
+def task_file(net: Network, path: str) -> Task:
+    """A task saved with a run (``task.npz``): node roles and data, for your own data too
+    (``np.savez`` with ``input_nodes``, ``output_nodes``, ``ground_nodes``, ``x_train``,
+    ``y_train``, optional ``x_test``/``y_test``, and a JSON ``meta`` of encoding, levels, name).
+
+    Parameters
+    ----------
+    path : str
+        The ``.npz`` file; a relative path is relative to the config file.
+    """
+    task = read_task(path)
+    task.check_network(net)
+    return task
+
 
 NETWORKS = {
     "random": Network.random,
     "lattice": Network.lattice,
     "board": lab_board,
     "edges": Network.from_edges,
+    "file": network_file,
 }
-TASKS = {"regression": regression, "allostery": allostery, "iris": iris}
+TASKS = {"regression": regression, "allostery": allostery, "iris": iris, "file": task_file}
+# Every built-in rule is a TOML kind, listed here rather than through an import side effect;
+# users add theirs with ``circuitlearn.rules.register_rule``.
+register_rule(SteppedCoupledLearning)
 TRAIN_KEYS = tuple(name for name, p in TRAIN_PARAMS.items() if p.in_toml)
 SECTIONS = ("name", "network", "task", "rule", "schedule", "train")
 
@@ -185,10 +217,8 @@ def build(cfg: dict[str, Any]):
 
 
 def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """Parse a TOML file; a missing file or a syntax error is a ``ValidationError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValidationError(f"{what} {str(path)!r} does not exist")
+    """Parse a TOML file; a missing, binary or malformed file is a ``ValidationError``."""
+    path = check_text_file(what, path)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -197,19 +227,42 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """Read and validate a TOML run config."""
-    return validate_config(read_toml(path))
+    """Read and validate a TOML run config; ``"file"`` kinds' relative paths are taken
+    relative to the config file's directory."""
+    cfg = read_toml(path)
+    for section in ("network", "task"):
+        table = cfg.get(section)
+        if isinstance(table, dict) and table.get("kind") == "file" and "path" in table:
+            if isinstance(table["path"], str) and not Path(table["path"]).is_absolute():
+                table["path"] = str(Path(path).parent / table["path"])
+    return validate_config(cfg)
 
 
-def run_config(cfg: dict[str, Any], progress: bool | None = None):
-    """Validate ``cfg``, build everything and train; the result carries the full config."""
+def run_config(cfg: dict[str, Any], progress: bool | None = None, **train_kwargs):
+    """Validate ``cfg``, build everything and train; the result carries the full config.
+
+    ``train_kwargs`` go to ``train`` as they are (``checkpoint``, ``checkpoint_every``,
+    ``resume``, ``callback``). A ``TrainingInterrupted`` or ``TrainingDiverged`` raised by
+    ``train`` carries the partial result with the full config too.
+    """
     from .train import train
 
     cfg = validate_config(cfg)
     net, task, rule, schedule, kw = build(cfg)
-    result = train(net, task, rule=rule, schedule=schedule, progress=progress, **kw)
-    full = copy.deepcopy(cfg)
-    full["rule"], full["schedule"] = result.config["rule"], result.config["schedule"]
-    full["train"] = {**result.config["train"], **({"k0": kw["k0"]} if "k0" in kw else {})}
-    result.config = full
+
+    def full_config(result) -> dict:
+        full = copy.deepcopy(cfg)
+        full["rule"], full["schedule"] = result.config["rule"], result.config["schedule"]
+        full["train"] = result.config["train"]
+        return full
+
+    try:
+        result = train(
+            net, task, rule=rule, schedule=schedule, progress=progress, **kw, **train_kwargs
+        )
+    except (TrainingInterrupted, TrainingDiverged) as exc:
+        if exc.result is not None:
+            exc.result.config = full_config(exc.result)
+        raise
+    result.config = full_config(result)
     return result

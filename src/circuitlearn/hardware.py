@@ -23,10 +23,9 @@ import numpy as np
 
 from ._validation import check_conductances, in_range
 from .errors import ValidationError
-from .rules import EdgeSignals, Rule, RuleState, register_rule
+from .rules import EdgeSignals, Rule, RuleState
 
 
-@register_rule
 @dataclass(frozen=True)
 class SteppedCoupledLearning(Rule):
     """The hardware rule: one tap up or down per update.

@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 FILES = ("config.toml", "history.parquet", "state.npz", "network.npz", "task.npz")
+#: Present in a run directory whose run was stopped before its last step.
+INCOMPLETE = "INCOMPLETE"
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +281,19 @@ def write_run(result: TrainResult, directory: Path | str) -> None:
     (``save``, the sweep runner); anything else should call :func:`save`.
     """
     tmp = Path(directory)
-    write_toml(tmp / "config.toml", result.config)
+    config = result.config
+    if "network" not in config:  # a run made from Python objects: rerun from the saved arrays
+        config = {
+            "network": {"kind": "file", "path": "network.npz"},
+            "task": {"kind": "file", "path": "task.npz"},
+            **config,
+        }
+    write_toml(tmp / "config.toml", config)
+    if not result.complete:
+        (tmp / INCOMPLETE).write_text(
+            f"stopped at step {int(result.history['step'].iloc[-1])} of "
+            f"{config['train']['steps']} (interrupted); not a finished run\n"
+        )
     result.history.to_parquet(tmp / "history.parquet", index=False)
     state = {"conductances": result.conductances, "initial": result.initial_conductances}
     if result.taps is not None:
@@ -312,6 +326,11 @@ def write_run(result: TrainResult, directory: Path | str) -> None:
     np.savez(tmp / "task.npz", meta=json.dumps(meta), **arrays)
 
 
+def is_incomplete(directory: str | Path) -> bool:
+    """True if ``directory`` holds a run saved after an interruption (``INCOMPLETE``)."""
+    return (Path(directory) / INCOMPLETE).is_file()
+
+
 def is_complete(directory: str | Path) -> bool:
     """True if ``directory`` holds every file of a run and its history can be read."""
     directory = Path(directory)
@@ -342,13 +361,8 @@ def load(directory: str | Path) -> TrainResult:
         raise ValidationError(
             f"{directory / 'history.parquet'} is unreadable ({exc}); rerun this run"
         ) from None
-    with np.load(directory / "network.npz") as z:
-        net = Network(int(z["n_nodes"]), z["edges"], z["positions"] if "positions" in z else None)
-    with np.load(directory / "task.npz") as z:
-        meta = json.loads(str(z["meta"]))
-        arrays = {k: z[k] for k in z.files if k != "meta"}
-    levels = tuple(meta["levels"]) if meta["levels"] is not None else None
-    task = Task(**arrays, encoding=meta["encoding"], levels=levels, name=meta["name"])
+    net = read_network(directory / "network.npz")
+    task = read_task(directory / "task.npz")
     with np.load(directory / "state.npz") as z:
         traj = {k[len("trajectory_") :]: z[k] for k in z.files if k.startswith("trajectory_")}
         return TrainResult(
@@ -360,4 +374,30 @@ def load(directory: str | Path) -> TrainResult:
             config=config,
             taps=z["taps"] if "taps" in z else None,
             trajectory=traj or None,
+            complete=not (directory / INCOMPLETE).exists(),
         )
+
+
+def _npz(path: Path | str, what: str):
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"{what} file {str(path)!r} does not exist")
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{what} file {str(path)!r} cannot be read: {exc}") from None
+
+
+def read_network(path: Path | str) -> Network:
+    """The network of a ``network.npz`` written by ``save`` (the ``"file"`` network kind)."""
+    with _npz(path, "network") as z:
+        return Network(int(z["n_nodes"]), z["edges"], z["positions"] if "positions" in z else None)
+
+
+def read_task(path: Path | str) -> Task:
+    """The task of a ``task.npz`` written by ``save`` (the ``"file"`` task kind)."""
+    with _npz(path, "task") as z:
+        meta = json.loads(str(z["meta"]))
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    levels = tuple(meta["levels"]) if meta["levels"] is not None else None
+    return Task(**arrays, encoding=meta["encoding"], levels=levels, name=meta["name"])

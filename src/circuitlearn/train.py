@@ -11,6 +11,7 @@ table (``_validation.TRAIN_PARAMS``).
 from __future__ import annotations
 
 import sys
+import time
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,18 +86,20 @@ class TrainResult:
         )
 
 
-def run_record(rule: Rule, schedule: Schedule, seed: int, train_args: dict, backend: str) -> dict:
-    """The part of a run's config that ``train`` determines: rule, schedule and loop settings."""
+def run_record(
+    rule: Rule, schedule: Schedule, seed: int, train_args: dict, backend: str, k0=None
+) -> dict:
+    """The part of a run's config that ``train`` determines: rule, schedule and loop settings
+    (with the initial conductances ``k0`` when they were given)."""
     keep = ("steps", "batch_size", "sampling", "ticks_per_example", "record_every")
-    return {
+    record = {
         "rule": rule.params(),
         "schedule": schedule.params(),
-        "train": {
-            **{k: train_args[k] for k in keep},
-            "seed": seed,
-            "backend": backend,
-        },
+        "train": {**{k: train_args[k] for k in keep}, "seed": seed, "backend": backend},
     }
+    if k0 is not None:
+        record["train"]["k0"] = np.asarray(k0, dtype=float).tolist()
+    return record
 
 
 def check_backend(backend: str) -> str:
@@ -159,6 +162,9 @@ def run_group(
     resume: LoopState | None = None,
 ) -> list[TrainResult]:
     system = TaskSystem(nets, tasks, kernel_backend)
+    if resume is not None:  # wall times go on from where the checkpointed run was
+        last = resume.recorder.last.get("wall_time")
+        resume.recorder.t0 = time.perf_counter() - (float(last[0]) if last is not None else 0.0)
     loop = resume or start(
         tasks,
         rule,
@@ -202,7 +208,7 @@ def run_group(
             network=nets[r],
             task=tasks[r],
             initial_conductances=loop.k_initial[r].copy(),
-            config=run_record(rule, schedule, seeds[r], args, record_backend),
+            config=run_record(rule, schedule, seeds[r], args, record_backend, k0s[r]),
             taps=None if loop.state.taps is None else loop.state.taps[r].copy(),
             trajectory=loop.recorder.trajectory(r),
             complete=loop.done,
