@@ -175,7 +175,7 @@ Statistics: errors are compared as ratios (geometric means of per-seed ratios, w
 Student-t 95 % confidence intervals on the logs); seeds pair the runs across schedules.
 Mann-Whitney U tests compare unpaired distributions, Wilcoxon signed-rank tests paired ones.
 Hardware parameters that the published work does not give (board wiring, 128 taps,
-100 Ω–10 kΩ) are documented assumptions (DESIGN §4).
+100 Ω–10 kΩ) are documented assumptions (docs/design.md §10).
 
 {overview}
 """
