@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNABLE = ["docs/tutorial.md", "docs/extending.md", "docs/hardware.md", "docs/diagnostics.md"]
+RUNNABLE = [
+    "README.md",
+    "docs/tutorial.md",
+    "docs/extending.md",
+    "docs/hardware.md",
+    "docs/diagnostics.md",
+]
 
 _BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 # [text](target) with a target that is not a URL or an in-page anchor; images included.
