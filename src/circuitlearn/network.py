@@ -97,12 +97,28 @@ class Network:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_edges(cls, n_nodes: int, edges, positions=None) -> Network:
-        """Build a network from an ``(E, 2)`` array of node pairs."""
+        """Build a network from an ``(E, 2)`` array of node pairs.
+
+        Parameters
+        ----------
+        n_nodes : int
+            Number of nodes N (>= 1); nodes are numbered 0..N-1.
+        edges : array of int, shape (E, 2)
+            Node pairs; edge j runs from ``edges[j, 0]`` (+1 end) to ``edges[j, 1]``.
+        positions : array, shape (N, 2), optional
+            Node coordinates, for drawing only.
+        """
         return cls(n_nodes, edges, positions)
 
     @classmethod
     def lattice(cls, rows: int, cols: int) -> Network:
-        """Square lattice of ``rows x cols`` nodes; node ``r * cols + c`` sits at ``(c, r)``."""
+        """Square lattice of ``rows x cols`` nodes; node ``r * cols + c`` sits at ``(c, r)``.
+
+        Parameters
+        ----------
+        rows, cols : int
+            Nodes per column and per row (>= 1).
+        """
         rows = in_range("rows", rows, 1, None, integer=True)
         cols = in_range("cols", cols, 1, None, integer=True)
         idx = np.arange(rows * cols).reshape(rows, cols)

@@ -131,6 +131,13 @@ class GradientDescent(Rule):
     ``k = clip(k - lr * dC/dk, k_min, k_max)``, with ``dC/dk`` from the adjoint state.
 
     Not a local rule: it is what a central processor with full knowledge would do.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, S^2/V^2 (> 0, finite): ``dk = -lr * dC/dk`` with ``dC/dk`` in V^2/S.
+    k_min, k_max : float
+        Conductance bounds in S.
     """
 
     lr: float = 0.1

@@ -104,7 +104,13 @@ class Synchronous(Schedule):
 
 @dataclass(frozen=True)
 class Bernoulli(Schedule):
-    """Each edge updates independently with probability ``p`` in (0, 1] per step."""
+    """Each edge updates independently with probability ``p`` per step.
+
+    Parameters
+    ----------
+    p : float
+        Update probability per edge per step, in (0, 1]; 1 is synchronous.
+    """
 
     p: float = 0.5
 
@@ -123,7 +129,13 @@ class Bernoulli(Schedule):
 
 @dataclass(frozen=True)
 class RandomSubset(Schedule):
-    """Exactly ``count`` edges, drawn uniformly without replacement, update per step."""
+    """Exactly ``count`` edges, drawn uniformly without replacement, update per step.
+
+    Parameters
+    ----------
+    count : int
+        Edges updating per step, in [1, E].
+    """
 
     count: int = 1
 
@@ -151,7 +163,13 @@ class PoissonClocks(Schedule):
     """Fully asynchronous: each edge fires on its own exponential clock of ``rate`` events per
     step. Within a step the events come one edge at a time, in random order, and the physics
     is re-settled before each (superposed Poisson clocks: a Poisson number of events, each
-    edge equally likely)."""
+    edge equally likely).
+
+    Parameters
+    ----------
+    rate : float
+        Expected events (updates) per edge per step (> 0).
+    """
 
     rate: float = 1.0
 

@@ -227,7 +227,20 @@ def regression(
     n_ground: int = 1,
 ) -> Task:
     """Inputs ``x ~ U(0, 1)`` V; targets are the outputs of a random teacher network of the
-    same topology, so every target is reachable. Node roles are drawn at random from ``seed``."""
+    same topology, so every target is reachable. Node roles are drawn at random from ``seed``.
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+        Input and output nodes (>= 1).
+    n_train, n_test : int
+        Training (>= 1) and test (>= 0) examples.
+    seed : int
+        Draws the node roles, the teacher's conductances (log-uniform in [0.1, 10] S) and the
+        inputs.
+    n_ground : int
+        Ground nodes (>= 0), held at 0 V.
+    """
     n_inputs = in_range("n_inputs", n_inputs, 1, None, integer=True)
     n_outputs = in_range("n_outputs", n_outputs, 1, None, integer=True)
     n_train = in_range("n_train", n_train, 1, None, integer=True)
@@ -256,7 +269,17 @@ def allostery(
     net: Network, n_inputs: int = 2, n_outputs: int = 2, seed: int = 0, n_ground: int = 1
 ) -> Task:
     """One fixed input pattern (M = 1, inputs ``U(0, 1)`` V) and target output voltages set by
-    a random teacher network of the same topology (so they are reachable)."""
+    a random teacher network of the same topology (so they are reachable).
+
+    Parameters
+    ----------
+    n_inputs, n_outputs : int
+        Input and output nodes (>= 1).
+    seed : int
+        Draws the node roles, the teacher's conductances and the input pattern.
+    n_ground : int
+        Ground nodes (>= 0), held at 0 V.
+    """
     task = regression(net, n_inputs, n_outputs, 1, 0, seed=seed, n_ground=n_ground)
     return Task(
         task.input_nodes,
@@ -292,9 +315,19 @@ def iris(
         ``"levels"``: one output, target ``levels[class]`` (species ordered setosa, versicolor,
         virginica, as along the petal features); ``"one-hot"``: three outputs, ``high`` on the
         true class and ``low`` on the others.
+    n_train : int
+        Training examples, a multiple of 3 in [3, 147]; the other examples are the test set.
+    seed : int
+        Draws the stratified split.
     input_nodes, output_nodes, ground_nodes : optional
         Node roles; by default drawn at random from ``node_seed`` (4 inputs, 1 or 3 outputs,
         1 ground).
+    levels : tuple of float
+        Target voltage (V) of each species with ``"levels"``.
+    low, high : float
+        Target voltages (V) of the wrong and the true class with ``"one-hot"``.
+    node_seed : int
+        Draws the node roles when they are not given.
     """
     from sklearn.datasets import load_iris
 
