@@ -39,6 +39,11 @@ class Task:
     levels : sequence of float, optional
         Target voltage of each class for ``"levels"``.
     name : str
+
+    Notes
+    -----
+    ``source_nodes`` lists the nodes fixed in the free state, inputs then ground: the
+    ``fixed_nodes`` of ``cl.solve`` for this task (give their voltages as ``[*x, 0, ...]``).
     """
 
     input_nodes: np.ndarray
