@@ -91,6 +91,13 @@ def start(
     )
 
 
+def _full_data(tasks: Sequence[Task], same_task: bool):
+    """Every training example of every replica, ``(x, y)`` with a replica axis (R|1, M, ...)."""
+    if same_task:
+        return tasks[0].x_train[None], tasks[0].y_train[None]
+    return np.stack([t.x_train for t in tasks]), np.stack([t.y_train for t in tasks])
+
+
 def _batch(loop: LoopState, tasks: Sequence[Task], same_task: bool, full: bool):
     """The step's data ``(x, y)``, (R|1, b, ...), and the count of fresh examples per replica.
 
@@ -98,11 +105,7 @@ def _batch(loop: LoopState, tasks: Sequence[Task], same_task: bool, full: bool):
     replica's presentation clock (no Python call per replica per step)."""
     if full:
         idx, new = loop.batches[0].next()
-        fresh = np.full(len(loop.batches), len(idx) if new else 0)
-        if same_task:
-            return (tasks[0].x_train[None], tasks[0].y_train[None]), fresh
-        x = np.stack([t.x_train for t in tasks])
-        return (x, np.stack([t.y_train for t in tasks])), fresh
+        return _full_data(tasks, same_task), np.full(len(loop.batches), len(idx) if new else 0)
     picks = [b.next() for b in loop.batches]
     fresh = np.array([len(idx) if new else 0 for idx, new in picks])
     if same_task:
@@ -140,11 +143,7 @@ def _apply(rule: Rule, loop: LoopState, sig: EdgeSignals, mask, rows, rule_rngs)
 def _calibrate(system: TaskSystem, tasks, rule: Rule, loop: LoopState, same_task: bool) -> None:
     """The rule's one-off calibration on the full training set at the initial state."""
     system.settle(loop.state.k)
-    if same_task:
-        x, y = tasks[0].x_train[None], tasks[0].y_train[None]
-    else:
-        x = np.stack([t.x_train for t in tasks])
-        y = np.stack([t.y_train for t in tasks])
+    x, y = _full_data(tasks, same_task)
     sig = system.signals(x, y, rule.nudge, clamped=True)
     rule.calibrate(loop.state, sig)
     loop.calibrated = True
