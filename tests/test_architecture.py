@@ -5,7 +5,8 @@ Layers, lowest first; a module may import its own layer and the layers below, ne
 
     _version, errors < _validation < network < gallery < physics, backends, cholmod, stacked
     < signals < rules, hardware, schedules, tasks, sampling < measure < history, callbacks, loop
-    < train, ensemble < config, store, analysis, diagnostics < grid, results, executors, sweep
+    < train, ensemble < config, store, analysis, diagnostics
+    < grid, results, executors, sweep, sweep_progress
     < estimators, plots, experiments, bench, demo < cli
 
 Besides: physics never imports learning code; learning rules never import physics; nothing
@@ -41,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("history", "callbacks", "loop"),
     ("train", "ensemble"),
     ("config", "store", "analysis", "diagnostics"),
-    ("grid", "results", "executors", "sweep"),
+    ("grid", "results", "executors", "sweep", "sweep_progress"),
     ("estimators", "plots", "experiments", "bench", "demo"),
     ("cli",),
 ]
