@@ -5,8 +5,9 @@ Layers, lowest first; a module may import its own layer and the layers below, ne
 
     _version, errors < _validation < network < gallery < physics, backends, cholmod, stacked
     < signals < rules, hardware, schedules, tasks, sampling < measure < history, callbacks, loop
-    < train, ensemble < config, store, analysis, diagnostics < grid, results, executors, sweep
-    < estimators, plots, experiments, bench, demo < cli
+    < train, ensemble < config, store, analysis, diagnostics
+    < grid, results, executors, sweep, sweep_progress
+    < estimators, plots, experiments, bench, demo < cli, cli_support
 
 Besides: physics never imports learning code; learning rules never import physics; nothing
 imports ``cli``, ``plots`` or the package root (``circuitlearn/__init__``) from below; the
@@ -41,9 +42,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("history", "callbacks", "loop"),
     ("train", "ensemble"),
     ("config", "store", "checkpoints", "analysis", "diagnostics"),
-    ("grid", "results", "executors", "sweep"),
+    ("grid", "results", "executors", "sweep", "sweep_progress"),
     ("estimators", "plots", "experiments", "bench", "demo"),
-    ("cli",),
+    ("cli", "cli_support"),
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

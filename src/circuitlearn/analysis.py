@@ -1,8 +1,7 @@
-"""All statistics of circuitlearn: comparisons of training runs over seeds, and recurrence
-analysis of stepped trajectories. Sweeps, figures and experiments compute their intervals
-here and nowhere else.
+"""All statistics of circuitlearn: comparisons of training runs over seeds. Sweeps, figures and
+experiments compute their intervals here and nowhere else.
 
-Three kinds of helpers:
+Three kinds of helpers, plus re-exports:
 
 - **Comparisons over seeds**: Student-t confidence intervals of a mean (``mean_ci``),
   geometric means of errors with their intervals (``geo_mean_ci``; ``log_band`` for whole
@@ -10,11 +9,11 @@ Three kinds of helpers:
   with a common-language effect size (``mann_whitney``).
 - **Tables of runs**: ``summarize`` (mean and 95 % interval of a final metric per grid point
   of a sweep table) and ``tail_mean`` (the mean of a history column over its last updates).
-- **Tap-space dynamics** of the stepped hardware: a trajectory is an integer array ``(T, E)``
-  of potentiometer positions, one row per step. ``revisit_fraction`` is the fraction of rows
-  equal to an earlier row, ``cycle_period`` the exact period of a trajectory that ends in a
-  cycle, ``return_times`` the gaps between successive visits of one state, and
-  ``tap_dynamics`` gathers them, with stalls (steps where no tap moved) and spread.
+- **Clustered designs**: ``cluster_ci``, a cluster-bootstrap interval for designs where
+  several values share a cluster (several seeds on one network).
+- **Re-exported** from ``circuitlearn.diagnostics``: the tap-space dynamics of the stepped
+  hardware (``revisit_fraction``, ``cycle_period``, ``return_times``, ``tap_dynamics``, ...;
+  defined in ``diagnostics/trajectories.py``) and the diagnostics of the mechanism.
 
 Errors are positive and span decades, so their comparisons are made on ``log`` errors:
 ``ratio_ci`` returns the geometric mean of per-seed ratios ``a_i / b_i`` with the t interval
@@ -24,15 +23,16 @@ taken on ``log(a_i / b_i)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ._validation import finite_array, in_range
+from .errors import ValidationError
+
 __all__ = [
-    "collapse_repeats",
-    "cycle_period",
-    "distinct_states",
+    "cluster_ci",
     "fdr_bh",
     "geo_mean_ci",
     "is_replicate",
@@ -40,12 +40,8 @@ __all__ = [
     "mann_whitney",
     "mean_ci",
     "ratio_ci",
-    "return_times",
-    "revisit_fraction",
     "summarize",
-    "summarize_periods",
     "tail_mean",
-    "tap_dynamics",
 ]
 
 
@@ -310,206 +306,118 @@ def fdr_bh(pvalues, q: float = 0.05) -> np.ndarray:
     return out
 
 
-# ---------------------------------------------------------------------------- tap space
-def _rows(traj) -> np.ndarray:
-    t = np.asarray(traj)
-    if t.ndim != 2:
-        raise ValueError(f"a trajectory must have shape (T, E); got {t.shape}")
-    return np.ascontiguousarray(t)
+def cluster_ci(
+    values,
+    clusters,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    statistic: Callable[[np.ndarray], float] = np.mean,
+) -> tuple[float, float, float]:
+    """A cluster-bootstrap confidence interval, for designs where several values share a
+    cluster (e.g. several training seeds on one network).
 
-
-def _state_ids(traj) -> np.ndarray:
-    """Integer id of each row's state: equal rows get equal ids, (T,)."""
-    t = _rows(traj)
-    if t.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    _, ids = np.unique(t, axis=0, return_inverse=True)
-    return ids.ravel()
-
-
-def distinct_states(traj) -> int:
-    """Number of distinct rows (tap states) of a trajectory ``(T, E)``."""
-    ids = _state_ids(traj)
-    return int(np.unique(ids).size)
-
-
-def revisit_fraction(traj) -> float:
-    """Fraction of the rows of ``traj`` (T, E) that equal an earlier row.
-
-    A network that settles on one state or cycles scores close to 1; a trajectory that keeps
-    finding new states scores 0. NaN for an empty trajectory.
-    """
-    ids = _state_ids(traj)
-    if ids.size == 0:
-        return math.nan
-    return float(1.0 - np.unique(ids).size / ids.size)
-
-
-def return_times(traj) -> np.ndarray:
-    """Steps between successive visits of the same state, over the whole trajectory.
-
-    Returns
-    -------
-    ndarray of int
-        One entry per revisit (``len == T - distinct_states``), in order of the revisits.
-    """
-    ids = _state_ids(traj)
-    last: dict[int, int] = {}
-    gaps = []
-    for t, s in enumerate(ids.tolist()):
-        if s in last:
-            gaps.append(t - last[s])
-        last[s] = t
-    return np.asarray(gaps, dtype=np.int64)
-
-
-def cycle_period(traj, min_repeats: int = 2, max_period: int | None = None) -> int | None:
-    """Exact period of the cycle a trajectory ends in, or None.
-
-    The trajectory ends in a cycle of period ``P`` if its last ``min_repeats * P`` rows
-    repeat with period ``P``. A stalled trajectory (the last rows all equal) has period 1.
+    Each bootstrap replicate draws ``G`` clusters with replacement out of the ``G`` present
+    and pools all their values; the interval is the ``(1 - level) / 2`` and
+    ``(1 + level) / 2`` percentiles of ``statistic`` over ``n_boot`` replicates. Resampling
+    whole clusters keeps the between-cluster variance, which resampling single values (or a
+    t interval over all of them) would treat as independent and so underestimate.
 
     Parameters
     ----------
-    traj : array, shape (T, E)
-    min_repeats : int
-        How many full periods must be seen (>= 2).
-    max_period : int, optional
-        Longest period tried (default ``T // min_repeats``).
+    values : array_like, shape (n,)
+        Finite values (e.g. log error ratios).
+    clusters : array_like, shape (n,)
+        Cluster label of each value (any hashable numbers or strings).
+    level : float
+        Confidence level in (0, 1).
+    n_boot : int
+        Bootstrap replicates (>= 100).
+    seed : int
+        Seeds the resampling.
+    statistic : callable
+        Maps a 1-D array to a number (default ``np.mean``).
 
     Returns
     -------
-    int or None
-        The smallest such ``P``.
+    tuple of float
+        ``(estimate, low, high)`` with ``estimate = statistic(values)``. With one cluster the
+        between-cluster spread cannot be estimated and ``low, high`` are NaN.
     """
-    if min_repeats < 2:
-        raise ValueError("min_repeats must be at least 2")
-    ids = _state_ids(traj)
-    n = ids.size
-    top = n // min_repeats if max_period is None else min(max_period, n // min_repeats)
-    if n == 0:
-        return None
-    # A period P needs the last state to recur P rows earlier: try only those P.
-    candidates = (n - 1) - np.flatnonzero(ids[: n - 1] == ids[-1])[::-1]
-    for p in candidates[candidates <= top].tolist():
-        tail = ids[n - min_repeats * p :]
-        if np.array_equal(tail[p:], tail[:-p]):
-            return int(p)
-    return None
+    v = finite_array("values", values, ndim=1)
+    c = np.asarray(clusters)
+    if c.shape != v.shape:
+        raise ValidationError(
+            f"clusters must have one label per value, shape {v.shape}; got {c.shape}"
+        )
+    if v.size == 0:
+        raise ValidationError("values is empty: give at least one value")
+    level = in_range("level", level, 0, 1, low_open=True, high_open=True)
+    n_boot = in_range("n_boot", n_boot, 100, None, integer=True)
+    seed = in_range("seed", seed, 0, None, integer=True)
+    if not callable(statistic):
+        raise ValidationError(f"statistic must be callable; got {statistic!r}")
+    estimate = float(statistic(v))
+    _, inverse = np.unique(c, return_inverse=True)
+    groups = [v[inverse == g] for g in range(inverse.max() + 1)]
+    n_groups = len(groups)
+    if n_groups < 2:
+        return estimate, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_groups, (n_boot, n_groups))
+    boot = np.empty(n_boot)
+    if statistic is np.mean:  # pooled mean = sum of picked cluster sums / picked sizes
+        sums = np.array([g.sum() for g in groups])
+        sizes = np.array([g.size for g in groups], float)
+        boot = sums[picks].sum(axis=1) / sizes[picks].sum(axis=1)
+    else:
+        for b in range(n_boot):
+            boot[b] = statistic(np.concatenate([groups[g] for g in picks[b]]))
+    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return estimate, float(low), float(high)
 
 
-def collapse_repeats(traj) -> np.ndarray:
-    """``traj`` (T, E) without rows equal to the row before: the sequence of distinct
-    consecutive states (steps where nothing moved are dropped)."""
-    t = _rows(traj)
-    if t.shape[0] < 2:
-        return t
-    keep = np.ones(t.shape[0], dtype=bool)
-    keep[1:] = np.any(t[1:] != t[:-1], axis=1)
-    return t[keep]
-
-
-def tap_dynamics(traj, window: int | None = None, updates_per_step: float = 1.0) -> dict:
-    """Recurrence and exploration statistics of a tap trajectory.
-
-    Recurrence is measured on the sequence of *changes*: consecutive equal rows (steps where
-    no tap moved, frequent when few edges update per step) are collapsed first, so a
-    revisit means coming back to a state after leaving it. Steps without any move are
-    counted separately as stalls.
-
-    Parameters
-    ----------
-    traj : int array, shape (T, E)
-        Tap positions at consecutive steps.
-    window : int, optional
-        Analyse only the last ``window`` rows (default: all).
-    updates_per_step : float
-        Expected updates per edge per step of the schedule (to express rates per update).
-
-    Returns
-    -------
-    dict
-        ``steps`` (rows analysed), ``changes`` (rows after collapsing repeats),
-        ``revisit_fraction`` (of the collapsed rows, those equal to an earlier one),
-        ``distinct_states``, ``distinct_per_update`` (distinct states per update per edge),
-        ``period`` (exact period of the collapsed sequence's terminal cycle, or None),
-        ``modal_return`` (most common return time in collapsed rows; None without
-        revisits), ``stall_fraction`` (steps where no tap moved), ``moves_per_step`` (taps
-        moved per step, mean) and ``tap_spread`` (standard deviation of each tap over the
-        window, mean over edges, in taps).
-    """
-    t = _rows(traj)
-    if window is not None:
-        t = t[-window:]
-    steps = t.shape[0]
-    moves = np.abs(np.diff(t, axis=0)).sum(axis=1) if steps > 1 else np.zeros(0)
-    c = collapse_repeats(t)
-    gaps = return_times(c)
-    n_distinct = distinct_states(c) if c.shape[0] else 0
-    modal = None
-    if gaps.size:
-        vals, counts = np.unique(gaps, return_counts=True)
-        modal = int(vals[np.argmax(counts)])
-    upd = steps * updates_per_step
-    return {
-        "steps": int(steps),
-        "changes": int(c.shape[0]),
-        "revisit_fraction": revisit_fraction(c),
-        "distinct_states": n_distinct,
-        "distinct_per_update": n_distinct / upd if upd else math.nan,
-        "period": cycle_period(c) if c.shape[0] >= 4 else None,
-        "modal_return": modal,
-        "stall_fraction": float(np.mean(moves == 0)) if moves.size else math.nan,
-        "moves_per_step": float(moves.mean()) if moves.size else math.nan,
-        "tap_spread": float(t.std(axis=0).mean()) if steps else math.nan,
-    }
-
-
-def summarize_periods(periods: Sequence[int | None]) -> dict:
-    """Share of trajectories that end in an exact cycle, and the periods seen.
-
-    Returns
-    -------
-    dict
-        ``cycling`` (fraction with a period), ``periods`` (sorted distinct periods),
-        ``median_period`` (NaN if none cycles).
-    """
-    ps = [p for p in periods if p is not None]
-    return {
-        "cycling": len(ps) / len(periods) if len(periods) else math.nan,
-        "periods": sorted(set(ps)),
-        "median_period": float(np.median(ps)) if ps else math.nan,
-    }
-
-
-# The diagnostics of the mechanism (trap, escape, exploration, function space, noise, cluster
-# intervals) live in their own module; they are part of ``cl.analysis`` for users.
-from .diagnostics import (  # noqa: E402
+# The recurrence statistics of tap trajectories and the diagnostics of the mechanism (trap,
+# escape, exploration, function space, noise) live in ``circuitlearn.diagnostics``; they are
+# part of ``cl.analysis`` for users. Imported from the submodules, not the package, so that
+# either of the two modules may be imported first.
+from .diagnostics.function_space import (  # noqa: E402
     FunctionSpaceCovariance,
-    LocalMinimum,
-    NoiseEstimate,
-    best_visited,
-    cluster_ci,
-    escape,
     function_space_covariance,
-    local_minimum,
     output_jacobian,
-    saturation,
-    tap_msd,
-    update_noise,
 )
+from .diagnostics.noise import NoiseEstimate, update_noise  # noqa: E402
+from .diagnostics.trajectories import (  # noqa: E402
+    best_visited,
+    collapse_repeats,
+    cycle_period,
+    distinct_states,
+    return_times,
+    revisit_fraction,
+    saturation,
+    summarize_periods,
+    tap_dynamics,
+    tap_msd,
+)
+from .diagnostics.traps import LocalMinimum, escape, local_minimum  # noqa: E402
 
 __all__ += [
     "FunctionSpaceCovariance",
     "LocalMinimum",
     "NoiseEstimate",
     "best_visited",
-    "cluster_ci",
+    "collapse_repeats",
+    "cycle_period",
+    "distinct_states",
     "escape",
     "function_space_covariance",
     "local_minimum",
     "output_jacobian",
+    "return_times",
+    "revisit_fraction",
     "saturation",
+    "summarize_periods",
+    "tap_dynamics",
     "tap_msd",
     "update_noise",
 ]

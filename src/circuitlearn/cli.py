@@ -3,82 +3,35 @@
 Every user mistake ends in one line ``error: ...`` on stderr and exit code 2, found before any
 work starts (configs, specs, options and every output path are checked first); an interrupt
 exits with 130. Text is printed without rich markup, so ``[network]`` or ``pip install
-'circuitlearn[dask]'`` arrive whole.
+'circuitlearn[dask]'`` arrive whole. The error handling, consoles and tables are in
+``cli_support.py``; this module holds the commands.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
-from typer.core import TyperCommand
 
 from ._validation import check_output_dir, check_output_file, check_text_file, in_range
 from ._version import __version__
+from .cli_support import (  # noqa: F401  (EXIT_*: the exit codes, named here as before)
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    App,
+    Command,
+    console,
+    format_cell,
+    print_error,
+    summary_table,
+    user_errors,
+)
 from .errors import TrainingDiverged, TrainingInterrupted, ValidationError
 
-#: Exit codes: a user mistake, an interrupt (128 + SIGINT).
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-
-def _is_usage_error(exc: BaseException) -> bool:
-    # Click's (or Typer's vendored click's) UsageError and ClickException, found by their
-    # interface so that every supported Typer version is covered.
-    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
-
-
-class _App(typer.Typer):
-    """A Typer app whose command-line errors are one line on stderr.
-
-    Click prints usage mistakes (a bad option value, a missing argument) as a usage block;
-    here they become ``error: ...`` with exit code 2, and Ctrl-C becomes exit code 130.
-    """
-
-    def __call__(self, *args, **kwargs):
-        if args or kwargs:  # called as a plain click command (e.g. by a test harness)
-            return super().__call__(*args, **kwargs)
-        command = typer.main.get_command(self)
-        try:
-            code = command.main(args=sys.argv[1:], prog_name="circuitlearn", standalone_mode=False)
-        except KeyboardInterrupt as exc:
-            _report_interrupt(exc)
-            sys.exit(EXIT_INTERRUPTED)
-        except Exception as exc:
-            if isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort":
-                _report_interrupt(exc)  # older click: Ctrl-C outside a command body
-                sys.exit(EXIT_INTERRUPTED)
-            if not _is_usage_error(exc):
-                raise
-            ctx = getattr(exc, "ctx", None)
-            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-                print(ctx.get_help())  # a bare "circuitlearn": the help, as click shows it
-                sys.exit(exc.exit_code)
-            where = ctx.command_path if ctx is not None else "circuitlearn"
-            _print_error(f"{exc.format_message()} (see: {where} --help)")
-            sys.exit(exc.exit_code)
-        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C outside a command body into 130
-            _report_interrupt(KeyboardInterrupt())
-        sys.exit(code if isinstance(code, int) else 0)
-
-
-class _Command(TyperCommand):
-    """A command whose usage line shows arguments as ``SPEC``, not ``{SPEC}``."""
-
-    def collect_usage_pieces(self, ctx) -> list[str]:
-        pieces = super().collect_usage_pieces(ctx)
-        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
-
-
-app = _App(
+app = App(
     help="Simulate resistor networks that learn by coupled learning, synchronously or not.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -86,56 +39,6 @@ app = _App(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-# markup=False: nothing printed is parsed for [style] tags, so "[network]" stays in messages.
-console = Console(markup=False, highlight=False)
-err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
-
-
-def _print_error(message: str, label: str = "error") -> None:
-    # One line: newlines inside a message (e.g. a TOML parser's) are folded into it.
-    line = " ".join(str(message).split())
-    err_console.print(Text.assemble((f"{label}:", "bold red"), " ", line))
-
-
-_interrupt_reported = False
-
-
-def _report_interrupt(exc: BaseException) -> None:
-    """Print one ``interrupted: ...`` line, once per process (the exception's message if any:
-    a sweep says what it saved)."""
-    global _interrupt_reported
-    if _interrupt_reported:
-        return
-    _interrupt_reported = True
-    if not isinstance(exc, KeyboardInterrupt):  # an Abort wrapping the KeyboardInterrupt
-        exc = exc.__context__ or exc
-    _print_error(str(exc) or "stopped by Ctrl-C", label="interrupted")
-
-
-def _fail(exc: Exception | str) -> None:
-    _print_error(str(exc))
-    raise typer.Exit(code=EXIT_USAGE)
-
-
-@contextlib.contextmanager
-def _user_errors(reading: Path | None = None) -> Iterator[None]:
-    """Turn the mistakes a user can make into one-line errors (exit 2), never a traceback;
-    Ctrl-C into one ``interrupted:`` line and exit code 130. ``reading``: the input file the
-    command parses (named when it turns out not to be UTF-8 text)."""
-    try:
-        yield
-    except KeyboardInterrupt as exc:
-        _report_interrupt(exc)
-        raise typer.Exit(code=EXIT_INTERRUPTED) from None
-    except ValidationError as exc:
-        _fail(exc)
-    except UnicodeDecodeError as exc:
-        what = f"{str(reading)!r} is" if reading is not None else "a file given is"
-        _fail(f"{what} not UTF-8 text ({exc.reason} at byte {exc.start}): give a TOML file")
-    except OSError as exc:
-        # Paths are checked before any work, so this is a race or a full disk: name the path.
-        path = exc.filename if exc.filename is not None else "a file"
-        _fail(f"cannot use {str(path)!r}: {exc.strerror or exc}")
 
 
 def _version(value: bool) -> None:
@@ -160,23 +63,6 @@ def _main(
     """Simulate resistor networks that learn by coupled learning, synchronously or not."""
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def _summary_table(title: str, rows: dict[str, dict]) -> Table:
-    table = Table(title=title)
-    cols = list(dict.fromkeys(c for row in rows.values() for c in row))
-    table.add_column("run", no_wrap=True, min_width=14)
-    for c in cols:
-        table.add_column(c, justify="right")
-    for label, row in rows.items():
-        table.add_row(label, *(_cell(row.get(c, math.nan)) for c in cols))
-    return table
-
-
 def _final_numbers(result) -> dict:
     last = result.final
     out = {
@@ -190,7 +76,7 @@ def _final_numbers(result) -> dict:
     return out
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def train(
     config: Annotated[
         Path, typer.Argument(metavar="CONFIG", help="TOML run config (see examples/).")
@@ -228,7 +114,7 @@ def train(
     from .checkpoints import Checkpoint
     from .config import load_config, run_config
 
-    with _user_errors(reading=config):
+    with user_errors(reading=config):
         in_range("--checkpoint-every", checkpoint_every, 0, None, integer=True)
         cfg = load_config(check_text_file("config file", config))
         out = out or Path("runs") / config.stem
@@ -261,15 +147,15 @@ def train(
                 f"run is saved in {out}/ (marked incomplete){more}"
             ) from None
         except TrainingDiverged as exc:
-            _print_error(str(exc))
+            print_error(str(exc))
             raise typer.Exit(code=1) from None
         store.save(result, out, overwrite=replace)
         ckpt.remove()
-    console.print(_summary_table(f"{config.name}", {"final": _final_numbers(result)}))
+    console.print(summary_table(f"{config.name}", {"final": _final_numbers(result)}))
     console.print(f"results in {out}/")
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def demo(
     out: Annotated[
         Path, typer.Option("--out", "-o", metavar="DIR", help="Output directory.")
@@ -305,7 +191,7 @@ def demo(
 
     from .demo import check_demo_out, run_demo
 
-    with _user_errors():
+    with user_errors():
         check_demo_out(out, overwrite, seeds=range(seed, seed + seeds), name="--out")
         results, figure = run_demo(out, steps, seed, seeds=seeds, overwrite=overwrite)
     finals = {label: [_final_numbers(r) for r in runs] for label, runs in results.items()}
@@ -325,7 +211,7 @@ def demo(
                 "mean test error (V^2)": float(err.mean()),
             }
         title += f", seeds {seed}..{seed + seeds - 1}"
-    console.print(_summary_table(title, rows))
+    console.print(summary_table(title, rows))
     console.print(f"figure: {figure}")
     console.print(f"runs:   {out}/seed-*/")
 
@@ -341,13 +227,13 @@ def _print_plan(plan, spec: Path, out: Path) -> None:
     for col in plan.columns:
         table.add_column(str(col))
     for row in plan.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(format_cell(v) for v in row))
     console.print(table)
     done = int(plan["done"].sum())
     console.print(f"{len(plan) - done} of {len(plan)} runs to do ({done} already done)")
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def sweep(
     spec: Annotated[
         Path,
@@ -403,7 +289,7 @@ def sweep(
     where it stopped) and print the final error per grid point, mean ± 95% CI over seeds."""
     from . import sweep as sweep_mod
 
-    with _user_errors(reading=spec):
+    with user_errors(reading=spec):
         if workers is not None:
             in_range("--workers", workers, 1, None, integer=True)
         if dask is not None and scheduler is not None:
@@ -426,7 +312,7 @@ def sweep(
                 extend=extend,
             )
         except sweep_mod.SweepError as exc:
-            _print_error(str(exc))
+            print_error(str(exc))
             raise typer.Exit(code=1) from None
     summary = sweep_mod.summarize(table)
     rows = {}
@@ -444,13 +330,13 @@ def sweep(
             else:
                 cells[name] = f"{mean:.4g}" if ci is None or ci != ci else f"{mean:.4g} ± {ci:.2g}"
         rows[label or f"all ({i})"] = cells
-    console.print(_summary_table(f"{spec.name}: final values, mean ± 95% CI over seeds", rows))
+    console.print(summary_table(f"{spec.name}: final values, mean ± 95% CI over seeds", rows))
     console.print(
         f"{len(table)} runs in {out}/runs/ (table: circuitlearn.sweep_table({str(out)!r}))"
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def plot(
     results: Annotated[
         Path,
@@ -481,7 +367,7 @@ def plot(
     matplotlib.use("Agg")
     from .plots import plot_results
 
-    with _user_errors():
+    with user_errors():
         if results.is_dir():  # plot_results names a missing or wrong RESULTS itself
             check_output_dir("--out", out or results / "plots", overwrite=True)
         paths = plot_results(results, out, formats.lower())
@@ -489,7 +375,7 @@ def plot(
         console.print(f"wrote {path}")
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def reproduce(
     experiment: Annotated[
         str | None,
@@ -530,7 +416,7 @@ def reproduce(
     from .experiments import EXPERIMENTS, default_out
     from .experiments import reproduce as run_reproduce
 
-    with _user_errors():
+    with user_errors():
         if experiment is not None:
             experiment = experiment.strip().lower()  # "E1" names the same experiment as "e1"
             if experiment not in EXPERIMENTS:
@@ -557,7 +443,7 @@ def reproduce(
     console.print(f"report: {report}")
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def bench(
     quick: Annotated[
         bool, typer.Option("--quick", help="10^4 and 10^5 edges only (under a minute).")
@@ -572,7 +458,7 @@ def bench(
     markdown table (ratios measured in this process)."""
     from .bench import run_bench
 
-    with _user_errors():
+    with user_errors():
         if out is not None:
             check_output_file("--out", out)
         report = run_bench(quick, log=lambda s: print(s, file=sys.stderr, flush=True))

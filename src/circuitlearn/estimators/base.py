@@ -1,30 +1,6 @@
-"""scikit-learn estimators: a learning resistor network behind ``fit`` / ``predict``.
-
-``CircuitRegressor`` and ``CircuitClassifier`` follow the scikit-learn contract: every
-hyperparameter is an explicit keyword of ``__init__`` stored unchanged, learned state ends in
-an underscore, ``fit`` returns ``self``, and ``random_state`` fixes every random choice. They
-work in ``Pipeline`` and ``GridSearchCV``; a learning rule and a schedule are ordinary
-parameters whose fields are nested parameters, so
-
->>> from sklearn.model_selection import GridSearchCV
->>> import circuitlearn as cl
->>> search = GridSearchCV(cl.CircuitRegressor(schedule=cl.Bernoulli(0.5)),
-...                       {"schedule__p": [0.25, 0.5, 1.0]})
-
-searches over desynchronisation (add ``updates_per_edge=...`` to compare the schedules at equal
-updates per edge rather than equal steps). Rules and schedules are frozen dataclasses: setting
-``schedule__p`` replaces the schedule by a copy with the new ``p`` (``dataclasses.replace``).
-
-How data becomes voltages
--------------------------
-Each feature is min-max scaled, with the range seen in ``fit``, to ``input_range`` (V) and held
-on one input node. A passive network's outputs are mixtures with non-negative weights of the
-source voltages, so by default each feature also drives a second node at the complementary
-voltage ``low + high - v`` (``complement_inputs``), which lets an output fall as a feature
-rises, and one more node is held at ``high`` (``bias``). One node is ground (0 V). Regression
-targets are min-max scaled per output to ``target_range`` (V); class targets are voltages in
-``target_range`` (one-hot: high on the true class's output; levels: one output, evenly spaced
-levels). Predictions undo the target scaling.
+"""What the two scikit-learn estimators share: parameter handling (nested ``rule__lr``),
+hyperparameter checks, the encoding of features as voltages, the network and its node roles,
+and the training run. How data becomes voltages: see ``circuitlearn.estimators``.
 """
 
 from __future__ import annotations
@@ -34,20 +10,18 @@ import math
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import in_range, node_list
-from .errors import ValidationError
-from .gallery import crossbar, lab_board
-from .network import Network
-from .rules import CoupledLearning, Rule
-from .schedules import Schedule, Synchronous
-from .tasks import Task
-from .train import TrainResult, train
+from .._validation import in_range, node_list
+from ..errors import ValidationError
+from ..gallery import crossbar, lab_board
+from ..network import Network
+from ..rules import CoupledLearning, Rule
+from ..schedules import Schedule, Synchronous
+from ..tasks import Task
+from ..train import TrainResult, train
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -354,199 +328,3 @@ _INIT_DOC = """
         Seeds the random network, the node roles and the training run (mini-batch order,
         schedule, rule noise).
 """
-
-
-class CircuitRegressor(RegressorMixin, _CircuitEstimator):
-    __doc__ = (
-        """Regression with a resistor network trained by a local rule.
-
-    Targets ``y`` of shape (n_samples,) or (n_samples, n_outputs); each output is one node.
-    """
-        + _INIT_DOC
-        + """
-    Attributes
-    ----------
-    result_ : TrainResult
-        The training run (history, network, task in volts).
-    network_ : Network
-    conductances_ : ndarray, shape (E,)
-        Trained conductances (S).
-    history_ : pandas.DataFrame
-        Learning curve (errors in V^2, in the scaled target voltages).
-    input_nodes_, output_nodes_, ground_nodes_ : ndarray of int
-    x_min_, x_scale_ : ndarray, shape (n_features,)
-        Feature scaling: ``v = low + (x - x_min_) / x_scale_ * (high - low)``.
-    y_min_, y_scale_ : ndarray, shape (n_outputs,)
-        Target scaling, likewise with ``target_range``.
-    n_features_in_ : int
-    """
-    )
-
-    def __init__(
-        self,
-        network=None,
-        rule=None,
-        schedule=None,
-        steps: int = 500,
-        updates_per_edge: float | None = None,
-        batch_size: int | None = None,
-        complement_inputs: bool = True,
-        bias: bool = True,
-        input_range: tuple[float, float] = (0.0, 1.0),
-        target_range: tuple[float, float] = (0.2, 0.8),
-        nodes: dict | None = None,
-        backend: str = "auto",
-        random_state=None,
-    ):
-        self.network = network
-        self.rule = rule
-        self.schedule = schedule
-        self.steps = steps
-        self.updates_per_edge = updates_per_edge
-        self.batch_size = batch_size
-        self.complement_inputs = complement_inputs
-        self.bias = bias
-        self.input_range = input_range
-        self.target_range = target_range
-        self.nodes = nodes
-        self.backend = backend
-        self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {"multioutput": True}
-
-    def fit(self, X, y):
-        """Train the network on features X (n_samples, n_features) and targets y
-        (n_samples,) or (n_samples, n_outputs). Returns ``self``."""
-        X, y = _validate_data(self, X, y, y_numeric=True, multi_output=True)
-        checked = self._check_hyperparameters()
-        y = np.asarray(y, dtype=np.float64)
-        self._y_1d = y.ndim == 1
-        y2 = y.reshape(len(y), -1)
-        t_lo, t_hi = checked["target_range"]
-        self.y_min_ = y2.min(axis=0)
-        span = y2.max(axis=0) - self.y_min_
-        self.y_scale_ = np.where(span > 0, span, 1.0)
-        self._target_range = (t_lo, t_hi)
-        volts = t_lo + (y2 - self.y_min_) / self.y_scale_ * (t_hi - t_lo)
-        self._fit_voltages(X, volts, checked)
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted targets, shape (n_samples,) or (n_samples, n_outputs) as in ``fit``."""
-        v = self._output_voltages(X)
-        t_lo, t_hi = self._target_range
-        y = self.y_min_ + (v - t_lo) / (t_hi - t_lo) * self.y_scale_
-        return y[:, 0] if self._y_1d else y
-
-
-class CircuitClassifier(ClassifierMixin, _CircuitEstimator):
-    __doc__ = (
-        """Classification with a resistor network trained by a local rule.
-
-    ``encoding="one-hot"``: one output node per class, target ``target_range[1]`` V on the
-    true class's node and ``target_range[0]`` V on the others; ``"levels"``: one output node,
-    class ``c`` (in the order of ``classes_``) targets the ``c``-th of evenly spaced voltages
-    in ``target_range``. Either way the predicted class is the one whose target voltages lie
-    nearest (squared distance) to the outputs, and ``decision_function`` is minus that
-    distance.
-    """
-        + _INIT_DOC
-        + """
-    encoding : {"one-hot", "levels"}
-
-    Attributes
-    ----------
-    classes_ : ndarray, shape (n_classes,)
-    class_voltages_ : ndarray, shape (n_classes, n_outputs)
-        Target output voltages (V) of each class.
-    result_, network_, conductances_, history_, input_nodes_, output_nodes_, ground_nodes_,
-    x_min_, x_scale_, n_features_in_
-        As for ``CircuitRegressor``; ``history_`` also records accuracies.
-    """
-    )
-
-    def __init__(
-        self,
-        network=None,
-        rule=None,
-        schedule=None,
-        steps: int = 500,
-        updates_per_edge: float | None = None,
-        batch_size: int | None = None,
-        complement_inputs: bool = True,
-        bias: bool = True,
-        input_range: tuple[float, float] = (0.0, 1.0),
-        target_range: tuple[float, float] = (0.2, 0.8),
-        encoding: str = "one-hot",
-        nodes: dict | None = None,
-        backend: str = "auto",
-        random_state=None,
-    ):
-        self.network = network
-        self.rule = rule
-        self.schedule = schedule
-        self.steps = steps
-        self.updates_per_edge = updates_per_edge
-        self.batch_size = batch_size
-        self.complement_inputs = complement_inputs
-        self.bias = bias
-        self.input_range = input_range
-        self.target_range = target_range
-        self.encoding = encoding
-        self.nodes = nodes
-        self.backend = backend
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        """Train the network on features X (n_samples, n_features) and labels y
-        (n_samples,). Returns ``self``."""
-        X, y = _validate_data(self, X, y)
-        check_classification_targets(y)
-        checked = self._check_hyperparameters()
-        if self.encoding not in ("one-hot", "levels"):
-            raise ValidationError(f'encoding must be "one-hot" or "levels"; got {self.encoding!r}')
-        enc = LabelEncoder().fit(y)
-        self.classes_ = enc.classes_
-        n_classes = len(self.classes_)
-        if n_classes < 2:
-            raise ValidationError(
-                f"CircuitClassifier needs samples of at least 2 classes; got 1 class: "
-                f"{self.classes_.tolist()}"
-            )
-        lo, hi = checked["target_range"]
-        if self.encoding == "one-hot":
-            self.class_voltages_ = np.where(np.eye(n_classes, dtype=bool), hi, lo)
-            task_kw = {"encoding": "one-hot"}
-        else:
-            levels = np.linspace(lo, hi, n_classes)
-            self.class_voltages_ = levels[:, None]
-            task_kw = {"encoding": "levels", "levels": tuple(levels)}
-        codes = enc.transform(y)
-        self._fit_voltages(X, self.class_voltages_[codes], checked, **task_kw)
-        return self
-
-    def decision_function(self, X) -> np.ndarray:
-        """Minus the squared distance (V^2) of the outputs to each class's target voltages,
-        shape (n_samples, n_classes); for two classes, shape (n_samples,), positive where
-        the second class is nearer."""
-        v = self._output_voltages(X)
-        d2 = ((v[:, None, :] - self.class_voltages_[None, :, :]) ** 2).sum(axis=2)
-        if len(self.classes_) == 2:
-            return d2[:, 0] - d2[:, 1]
-        return -d2
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted class labels, shape (n_samples,)."""
-        score = self.decision_function(X)
-        if score.ndim == 1:
-            return self.classes_[(score > 0).astype(int)]
-        return self.classes_[np.argmax(score, axis=1)]
-
-
-__all__ = ["CircuitClassifier", "CircuitRegressor", "DEFAULT_RULE", "crossbar"]
