@@ -13,11 +13,13 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from ._validation import check_output_file
+from ._validation import check_output_dir, check_output_file, in_range
 from ._version import __version__
-from .errors import ValidationError
+from .config import run_config
+from .errors import TrainingInterrupted, ValidationError
 from .loop import LoopState
-from .store import atomic_write, canonical_hash
+from .store import atomic_write, canonical_hash, is_incomplete, save
+from .train import TrainResult
 
 
 class Checkpoint:
@@ -86,3 +88,50 @@ class Checkpoint:
     def remove(self) -> None:
         """Delete the checkpoint (the run is complete)."""
         self.path.unlink(missing_ok=True)
+
+
+def train_into(
+    config: dict,
+    out: Path | str,
+    overwrite: bool = False,
+    resume: bool = False,
+    checkpoint_every: int = 1000,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train a validated run ``config`` into the run directory ``out``, checkpointing.
+
+    What ``circuitlearn train`` does: every ``checkpoint_every`` steps (0: never) the loop's
+    state goes to ``Checkpoint.beside(out, config)``; Ctrl-C saves the partial run in ``out``
+    (marked ``INCOMPLETE``) and raises ``TrainingInterrupted`` saying how to resume; with
+    ``resume`` the run continues from the checkpoint and replaces that partial run. The
+    checkpoint is removed once the run is saved.
+    """
+    out = Path(out)
+    checkpoint_every = in_range("checkpoint_every", checkpoint_every, 0, None, integer=True)
+    ckpt = Checkpoint.beside(out, config)
+    loop = ckpt.load() if resume else None
+    replace = overwrite or (resume and is_incomplete(out))
+    check_output_dir("--out", out, overwrite=replace)
+    if checkpoint_every:
+        ckpt.check_writable()
+    try:
+        result = run_config(
+            config,
+            progress=progress,
+            checkpoint=ckpt.save if checkpoint_every else None,
+            checkpoint_every=checkpoint_every or None,
+            resume=loop,
+        )
+    except TrainingInterrupted as exc:
+        save(exc.result, out, overwrite=replace)
+        step = int(exc.result.history["step"].iloc[-1])
+        last = ckpt.step()
+        more = f"; rerun with --resume to continue from step {last}" if last is not None else ""
+        raise TrainingInterrupted(
+            f"stopped after step {step} of {exc.result.config['train']['steps']}: the partial run "
+            f"is saved in {out}/ (marked incomplete){more}",
+            exc.result,
+        ) from None
+    save(result, out, overwrite=replace)
+    ckpt.remove()
+    return result

@@ -29,7 +29,7 @@ from .cli_support import (  # noqa: F401  (EXIT_*: the exit codes, named here as
     summary_table,
     user_errors,
 )
-from .errors import TrainingDiverged, TrainingInterrupted, ValidationError
+from .errors import TrainingDiverged, ValidationError
 
 app = App(
     help="Simulate resistor networks that learn by coupled learning, synchronously or not.",
@@ -110,47 +110,25 @@ def train(
 ) -> None:
     """Train one network as CONFIG describes and save the run. Ctrl-C saves the partial run
     (marked incomplete) and keeps the last checkpoint for --resume."""
-    from . import store
-    from .checkpoints import Checkpoint
-    from .config import load_config, run_config
+    from .checkpoints import train_into
+    from .config import load_config
 
     with user_errors(reading=config):
         in_range("--checkpoint-every", checkpoint_every, 0, None, integer=True)
         cfg = load_config(check_text_file("config file", config))
         out = out or Path("runs") / config.stem
-        ckpt = Checkpoint.beside(out, cfg)
-        loop = ckpt.load() if resume else None
-        # resuming replaces the partial (incomplete) run that the interruption saved
-        replace = overwrite or (resume and store.is_incomplete(out))
-        check_output_dir("--out", out, overwrite=replace)
-        if checkpoint_every:
-            ckpt.check_writable()
         try:
-            result = run_config(
+            result = train_into(
                 cfg,
+                out,
+                overwrite=overwrite,
+                resume=resume,
+                checkpoint_every=checkpoint_every,
                 progress=None if not quiet else False,
-                checkpoint=ckpt.save if checkpoint_every else None,
-                checkpoint_every=checkpoint_every or None,
-                resume=loop,
             )
-        except TrainingInterrupted as exc:
-            store.save(exc.result, out, overwrite=replace)
-            step = int(exc.result.history["step"].iloc[-1])
-            last = ckpt.step()
-            more = (
-                f"; rerun the same command with --resume to continue from step {last}"
-                if last is not None
-                else ""
-            )
-            raise KeyboardInterrupt(
-                f"stopped after step {step} of {cfg['train'].get('steps', '?')}: the partial "
-                f"run is saved in {out}/ (marked incomplete){more}"
-            ) from None
         except TrainingDiverged as exc:
             print_error(str(exc))
             raise typer.Exit(code=1) from None
-        store.save(result, out, overwrite=replace)
-        ckpt.remove()
     console.print(summary_table(f"{config.name}", {"final": _final_numbers(result)}))
     console.print(f"results in {out}/")
 
