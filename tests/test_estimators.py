@@ -249,3 +249,12 @@ def test_pipeline_and_grid_search_through_it():
         search.best_estimator_.named_steps["net"].schedule.p
         == search.best_params_["net__schedule__p"]
     )
+
+
+def test_fit_warns_when_training_does_not_reduce_the_error():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_iris(return_X_y=True)
+    frozen = cl.CircuitClassifier(rule=cl.CoupledLearning(lr=1e-300), steps=20)
+    with pytest.warns(ConvergenceWarning, match="did not reduce the training error"):
+        frozen.fit(X, y)

@@ -6,11 +6,12 @@ and the training run. How data becomes voltages: see ``circuitlearn.estimators``
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -19,7 +20,7 @@ from ..errors import ValidationError
 from ..gallery import crossbar, lab_board
 from ..network import Network
 from ..rules import CoupledLearning, Rule
-from ..schedules import Schedule, Synchronous
+from ..schedules import Schedule, Synchronous, steps_for
 from ..tasks import Task
 from ..train import TrainResult, train
 
@@ -257,8 +258,7 @@ class _CircuitEstimator(BaseEstimator):
         steps = checked["steps"]
         if checked["updates_per_edge"] is not None:
             # Schedules compare at equal updates per edge: the step count follows the rate.
-            rate = schedule.updates_per_step(net.n_edges)
-            steps = max(1, math.ceil(checked["updates_per_edge"] / rate - 1e-9))
+            steps = max(1, steps_for(checked["updates_per_edge"], schedule, net.n_edges))
         result = train(
             net,
             task,
@@ -270,6 +270,15 @@ class _CircuitEstimator(BaseEstimator):
             backend=self.backend,
             progress=False,
         )
+        errors = result.history["train_error"].to_numpy()
+        if len(errors) > 1 and not errors[-1] < errors[0]:
+            warnings.warn(
+                f"training did not reduce the training error ({errors[0]:.4g} -> "
+                f"{errors[-1]:.4g} V^2 after {steps} steps): the network, its node roles or the "
+                "learning rate may not suit this data (see history_)",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self.result_: TrainResult = result
         self.network_ = net
         self.conductances_ = result.conductances
