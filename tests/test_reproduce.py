@@ -86,7 +86,8 @@ def test_quick_headline_numbers_are_finite(quick_out):
 def test_rerun_reuses_finished_conditions(quick_out):
     out = quick_out
     cond = sorted((out / "e4" / "conditions").glob("*.parquet"))
-    sweep_runs = sorted((out / "e1" / "regression" / "runs").iterdir())
+    (sweep_dir,) = (out / "e1").glob("regression-*")  # one directory per spec
+    sweep_runs = sorted((sweep_dir / "runs").iterdir())
     before = {p: p.stat().st_mtime_ns for p in cond + sweep_runs}
     res = runner.invoke(app, ["reproduce", "e4", "--quick", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output

@@ -24,6 +24,7 @@ import pandas as pd
 from ..analysis import geo_mean_ci, log_band, mean_ci, ratio_ci
 from ..results import sweep_histories
 from ..schedules import Bernoulli, steps_for
+from ..store import canonical_hash
 from ..sweep import sweep
 from .common import Context, load_settings, pyplot, save_figure
 from .report import ci_text, figure_links, md_table, mode_note, pct, pval_text, ratio_text
@@ -273,13 +274,13 @@ def run(ctx: Context) -> dict:
     grid = np.linspace(0.0, s["updates_per_edge"], s["records"] + 1)
     stability = {}
     for task in s["tasks"]:
-        out = base / task
+        spec = sweep_spec(task, s)
+        # one directory per spec: changed settings start a new sweep, the same ones resume
+        out = base / f"{task}-{canonical_hash(spec, 8)}"
         ctx.log(f"e1: {task} sweep in {out}")
-        workers = ctx.workers
-        tables[task] = sweep(sweep_spec(task, s), out, workers=workers, progress=False)
+        progress = None if ctx.verbose else False  # a bar on a terminal, log lines otherwise
+        tables[task] = sweep(spec, out, workers=ctx.workers, progress=progress)
         hist = sweep_histories(out)
-        # only this spec's runs (an earlier spec's runs may share the directory)
-        hist = hist[hist["run_id"].isin(tables[task]["run_id"])]
         curves[task] = _curves(hist, METRIC[task], grid)
         stability[task] = _monotone_violations(hist)
     rows, claim = analyse(tables, s)
