@@ -121,7 +121,10 @@ class Bernoulli(Schedule):
         yield rng.random(n_edges) < self.p
 
     def draw(self, rngs, n_edges, step=0, states=None):
-        return [(None, np.stack([g.random(n_edges) for g in rngs]) < self.p)]
+        u = np.empty((len(rngs), n_edges))
+        for row, g in zip(u, rngs, strict=True):  # each replica's own stream, no stacking copy
+            g.random(out=row)
+        return [(None, u < self.p)]
 
     def updates_per_step(self, n_edges):
         return float(self.p)
