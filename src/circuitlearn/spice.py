@@ -139,14 +139,18 @@ def to_spice(
 
 
 # ---------------------------------------------------------------------------- running ngspice
-def dc_operating_point(netlist: str, ngspice: str = "ngspice", timeout: float = 60) -> dict:
+def dc_operating_point(
+    netlist: str, ngspice: str = "ngspice", timeout: float = 60
+) -> dict[str, float]:
     """Node voltages of ngspice's DC operating point of ``netlist``.
 
     The netlist is run unchanged in batch mode, ``ngspice -b -r <raw> <netlist>``, in a
     temporary directory; the voltages are read from the raw file ngspice writes, the
     self-describing format that lists every vector with its name and type (binary doubles are
-    exact; an ASCII raw file, chosen by a ``.spiceinit``, is read too). The netlist must run
-    ``.op`` and have no ``.control`` section (``to_spice`` writes such a netlist).
+    exact; an ASCII raw file, as written with ``SPICE_ASCIIRAWFILE=1``, is read too). ``HOME``
+    points at the temporary directory, so that a personal ``~/.spiceinit`` cannot change the
+    run. The netlist must run ``.op`` and have no ``.control`` section (``to_spice`` writes
+    such a netlist).
 
     Parameters
     ----------
@@ -207,7 +211,7 @@ def dc_operating_point(netlist: str, ngspice: str = "ngspice", timeout: float = 
         return _operating_point(raw.read_bytes(), said)
 
 
-def _operating_point(data: bytes, said: str) -> dict:
+def _operating_point(data: bytes, said: str) -> dict[str, float]:
     """Node voltages of the ``Operating Point`` plot of a raw file (binary or ASCII)."""
     for marker in (b"Binary:\n", b"Values:\n"):
         at = data.find(marker)
