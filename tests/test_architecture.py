@@ -3,7 +3,7 @@ inside functions included), and a smoke test that every module imports.
 
 Layers, lowest first; a module may import its own layer and the layers below, never above:
 
-    _version, errors < _validation < network < gallery < physics, backends, cholmod, stacked
+    _version, errors < _validation < network < gallery < physics, backends, cholmod, stacked, spice
     < signals < rules, hardware, schedules, tasks, sampling < measure < history, callbacks, loop
     < train, ensemble < config, store, analysis, diagnostics
     < grid, results, executors, sweep, sweep_progress
@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("_validation",),
     ("network",),
     ("gallery",),
-    ("physics", "backends", "cholmod", "stacked"),
+    ("physics", "backends", "cholmod", "stacked", "spice"),
     ("signals",),
     ("rules", "hardware", "schedules", "tasks", "sampling"),
     ("measure",),
@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
-PHYSICS = {"physics", "backends", "cholmod", "stacked"}
+PHYSICS = {"physics", "backends", "cholmod", "stacked", "spice"}
 LEARNING = {"signals", "rules", "hardware", "schedules", "measure", "loop", "train"}
 RULES = {"rules", "hardware"}
 #: (importer group, imported group, why): arrows the whiteboard forbids whatever the layers say.

@@ -11,6 +11,7 @@ from .results import sweep_histories, sweep_table
 from .rules import CoupledLearning, GradientDescent, Rule
 from .schedules import Bernoulli, PoissonClocks, RandomSubset, Schedule, Staggered, Synchronous
 from .signals import EdgeSignals, RuleState
+from .spice import to_spice
 from .store import load, save
 from .tasks import Task
 from .train import TrainResult
@@ -63,4 +64,5 @@ __all__ = [
     "sweep",
     "sweep_histories",
     "sweep_table",
+    "to_spice",
 ]
