@@ -8,6 +8,7 @@ relative link in README.md and docs/*.md must name a file that exists.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,12 @@ RUNNABLE = [
     "docs/extending.md",
     "docs/hardware.md",
     "docs/diagnostics.md",
+    pytest.param(
+        "docs/spice.md",
+        marks=pytest.mark.skipif(
+            shutil.which("ngspice") is None, reason="ngspice not installed: apt-get install ngspice"
+        ),
+    ),
 ]
 
 _BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)

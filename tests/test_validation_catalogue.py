@@ -120,7 +120,7 @@ def _sweep_spec(grid=None, **top):
 
 
 NET = "Network"
-PHY = "physics: solve, LaplacianSolver, edge_drops, power, node_currents"
+PHY = "physics: solve, LaplacianSolver, edge_drops, power, node_currents, to_spice"
 TASK = "Task"
 TASKS = "tasks: regression, allostery, iris"
 RULE = "rules and hardware"
@@ -214,6 +214,12 @@ CATALOGUE: list[Entry] = [
           lambda: cl.edge_drops(_chain(), np.ones(3)), r"voltages"),
     Entry(PHY, "power(k, voltages)", "shapes that do not match the network",
           lambda: cl.power(_chain(), np.ones(3), np.ones(5)), r"k must have"),
+    Entry(PHY, "to_spice(k, fixed_values)", "non-positive conductance or wrong shapes",
+          lambda: cl.to_spice(_chain(), np.ones(4), [0, 4], [1.0, 0.0, 2.0]),
+          r"fixed_values must have shape \(2,\), one voltage per fixed node; got \(3,\)"),
+    Entry(PHY, "to_spice(title)", "not one line",
+          lambda: cl.to_spice(_chain(), np.ones(4), [0, 4], [1.0, 0.0], title="a\nb"),
+          r"title must be one line of text"),
     Entry(PHY, "node_currents(k, voltages)", "shapes that do not match the network",
           lambda: cl.node_currents(_chain(), np.ones(4), np.ones(3)), r"voltages"),
     # --- Task
