@@ -1,6 +1,6 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import ensemble, gallery, plots, sweep, tasks, train
+from . import analysis, ensemble, gallery, plots, sweep, tasks, train
 from ._version import __version__
 from .config import load_config, run_config
 from .errors import FloatingNodesError, ValidationError
@@ -57,6 +57,8 @@ __all__ = [
     "save",
     "load",
     "plots",
+    "analysis",
+    "gallery",
     "ensemble",
     "gallery",
     "load_config",
