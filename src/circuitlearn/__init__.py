@@ -60,7 +60,6 @@ __all__ = [
     "analysis",
     "gallery",
     "ensemble",
-    "gallery",
     "load_config",
     "run_config",
     "sweep",
