@@ -55,4 +55,5 @@ def test_progress_prints_log_lines_when_stderr_is_not_a_terminal(capsys):
     cl.train(net, task, steps=50, record_every=10, callback=bar, progress=False)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 6  # steps 0, 10, ..., 50
-    assert err[-1].startswith("training: step 50/50, train error ")
+    assert err[-1].startswith("training: 50/50 steps, train error ")
+    assert err[-1].endswith("elapsed")

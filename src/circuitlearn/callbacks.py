@@ -7,15 +7,102 @@ False stops the run early. A callback may also have ``close()``, called when the
 
 from __future__ import annotations
 
+import datetime as _dt
 import sys
 import time
 
 import numpy as np
 
 
+class Ticker:
+    """A count going to ``total``, shown as a rich bar on a terminal, otherwise as one log line
+    on stderr at most every ``every_s`` seconds (batch jobs, ``nohup``): the one progress
+    display of training runs and sweeps.
+
+    Parameters
+    ----------
+    label : str
+        Shown first (``"training"``, ``"sweep"``).
+    total : int
+        The count at the end.
+    unit : str
+        What is counted, after ``done/total`` (``"steps"``, ``"runs done"``).
+    done : int
+        The count at the start (a resumed sweep).
+    every_s : float
+        Seconds between two log lines when stderr is not a terminal.
+    tty : bool, optional
+        Force the bar (True) or the log lines (False); default: whether stderr is a terminal.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int,
+        unit: str,
+        done: int = 0,
+        every_s: float = 10.0,
+        tty: bool | None = None,
+    ):
+        self.label, self.total, self.unit, self.done = label, total, unit, done
+        self.every_s = every_s
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.t0 = self.last = time.perf_counter()
+        self._bar = None
+        self.note = ""
+
+    def line(self, text: str) -> None:
+        """One line on stderr (log mode only: a terminal shows the bar)."""
+        if not self.tty:
+            print(f"{self.label}: {text}", file=sys.stderr, flush=True)
+
+    def update(self, done: int, note: str = "", force: bool = False) -> None:
+        """Move to ``done``; ``note`` follows the count (``"train error 0.0123"``)."""
+        self.done, self.note = done, note
+        if self.tty:
+            if self._bar is None:
+                from rich.console import Console
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                    TimeRemainingColumn,
+                )
+
+                self._bar = Progress(
+                    TextColumn(self.label),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn(f"{self.unit} {{task.fields[note]}}"),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                    console=Console(stderr=True),
+                    transient=True,
+                )
+                self._task = self._bar.add_task(self.label, total=self.total, note=note)
+                self._bar.start()
+            self._bar.update(self._task, completed=done, note=note)
+            return
+        now = time.perf_counter()
+        if force or now - self.last >= self.every_s:  # short runs stay quiet
+            self.last = now
+            elapsed = _dt.timedelta(seconds=int(now - self.t0))
+            sep = ", " if note else ""
+            self.line(f"{done}/{self.total} {self.unit}{sep}{note}, {elapsed} elapsed")
+
+    def close(self, final_line: bool = False) -> None:
+        """Stop the bar (or print the last line when ``final_line``)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+        elif final_line:
+            self.update(self.done, self.note, force=True)
+
+
 class Progress:
-    """Progress of a run: a rich bar on a terminal, else a one-line log record on stderr at most
-    every ``every_s`` seconds (batch jobs, ``nohup``).
+    """The training loop's progress callback: a ``Ticker`` of steps with the train error.
 
     Parameters
     ----------
@@ -28,43 +115,14 @@ class Progress:
     """
 
     def __init__(self, total: int, label: str = "training", every_s: float = 10.0):
-        self.total, self.label, self.every_s = total, label, every_s
-        self.tty = sys.stderr.isatty()
-        self._bar = None
-        self._t0 = self._last = time.perf_counter()
+        self.ticker = Ticker(label, total, "steps", every_s=every_s)
 
     def __call__(self, step, state, row) -> None:
         err = float(np.nanmean(row["train_error"]))
-        if self.tty:
-            if self._bar is None:
-                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-                self._bar = Progress(
-                    TextColumn(self.label),
-                    BarColumn(),
-                    TextColumn("{task.completed}/{task.total} steps"),
-                    TextColumn("err {task.fields[err]:.3g}"),
-                    TimeRemainingColumn(),
-                    transient=True,
-                )
-                self._task = self._bar.add_task(self.label, total=self.total, err=err)
-                self._bar.start()
-            self._bar.update(self._task, completed=step, err=err)
-            return
-        now = time.perf_counter()
-        if now - self._last >= self.every_s:  # short runs stay quiet
-            self._last = now
-            print(
-                f"{self.label}: step {step}/{self.total}, train error {err:.4g}, "
-                f"{now - self._t0:.0f} s elapsed",
-                file=sys.stderr,
-                flush=True,
-            )
+        self.ticker.update(step, f"train error {err:.4g}")
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        self.ticker.close()
 
 
 def progress_for(enabled: bool | None, steps: int, label: str = "training") -> Progress | None:

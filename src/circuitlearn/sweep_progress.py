@@ -10,25 +10,14 @@ Used by ``circuitlearn.sweep``; nothing here runs a training run.
 
 from __future__ import annotations
 
-import datetime as _dt
 import multiprocessing
 import os
 import signal
 import sys
 import threading
-import time
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
+from .callbacks import Ticker
 from .executors import Executor
 
 __all__ = ["LOG_EVERY", "Interrupts", "SweepProgress", "in_worker_bootstrap"]
@@ -37,66 +26,34 @@ __all__ = ["LOG_EVERY", "Interrupts", "SweepProgress", "in_worker_bootstrap"]
 LOG_EVERY = 10.0
 
 
-def _clock(seconds: float) -> str:
-    return str(_dt.timedelta(seconds=int(seconds)))
-
-
 class SweepProgress:
-    """A rich bar on a terminal; otherwise one line to stderr at most every LOG_EVERY s."""
+    """The runs of a sweep on a ``callbacks.Ticker``: a bar on a terminal, otherwise a first
+    line, one line at most every ``LOG_EVERY`` seconds and a last line."""
 
     def __init__(self, enabled: bool | None, total: int, done: int, where: str):
-        self.mode = None if enabled is False else "bar"
-        if enabled is None and not sys.stderr.isatty():
-            self.mode = "log"
-        self.total, self.done, self.failed = total, done, 0
-        self.t0 = time.monotonic()
-        self.last = self.t0
-        self.bar = None
-        if self.mode == "bar":
-            self.bar = Progress(
-                TextColumn("sweep"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("runs {task.fields[note]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task(
-                "sweep", total=total, completed=done, note=f"({done} already done, {where})"
-            )
-        elif self.mode == "log":
-            todo = total - done
-            self._line(f"sweep: {todo} of {total} runs to do ({done} already done, {where})")
-
-    def _line(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        self.ticker = None
+        self.failed = 0
+        if enabled is False:
+            return
+        # enabled=True asks for the bar even off a terminal; None decides by the terminal
+        tty = None if enabled is None else True
+        self.ticker = Ticker("sweep", total, "runs done", done=done, every_s=LOG_EVERY, tty=tty)
+        self.ticker.line(f"{total - done} of {total} runs to do ({done} already done, {where})")
+        self.ticker.update(done, f"({done} already done, {where})" if self.ticker.tty else "")
 
     def advance(self, failed: bool) -> None:
-        self.done += 1
         self.failed += failed
-        if self.bar is not None:
-            self.bar.advance(self.task)
-            if self.failed:
-                self.bar.update(self.task, note=f"({self.failed} failed)")
-        elif self.mode == "log" and time.monotonic() - self.last >= LOG_EVERY:
-            self.log()
+        if self.ticker is not None:
+            note = f"{self.failed} failed" if self.failed else ""
+            self.ticker.update(self.ticker.done + 1, note)
 
     def log(self) -> None:
-        self.last = time.monotonic()
-        failed = f", {self.failed} failed" if self.failed else ""
-        self._line(
-            f"sweep: {self.done}/{self.total} runs done{failed}, "
-            f"{_clock(self.last - self.t0)} elapsed"
-        )
+        if self.ticker is not None:
+            self.ticker.update(self.ticker.done, self.ticker.note, force=True)
 
     def stop(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-        elif self.mode == "log":
-            self.log()
+        if self.ticker is not None:
+            self.ticker.close(final_line=True)
 
 
 class Interrupts:
