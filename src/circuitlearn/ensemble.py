@@ -17,8 +17,8 @@ from .errors import ValidationError
 from .measure import same_roles
 from .network import Network
 from .physics import DENSE_MAX_FREE
-from .rules import CoupledLearning, Rule
-from .schedules import Schedule, Synchronous
+from .rules import Rule
+from .schedules import Schedule
 from .tasks import Task
 from .train import TrainResult, check_objects, resolve_backend, run_group, train_args
 
@@ -142,12 +142,13 @@ def train_many(
     reps = []
     for r in range(n):
         rep = {name: pick(name, r) for name in per}
-        rep["rule"] = CoupledLearning() if rep["rule"] is None else rep["rule"]
-        rep["schedule"] = Synchronous() if rep["schedule"] is None else rep["schedule"]
-        check_objects(rep["nets"], rep["tasks"], rep["rule"], rep["schedule"], "replica's ")
+        rep["rule"], rep["schedule"] = check_objects(
+            rep["nets"], rep["tasks"], rep["rule"], rep["schedule"], "replica's "
+        )
         rep["seeds"] = TRAIN_PARAMS["seed"].check(rep["seeds"])
         reps.append(rep)
     args = train_args(
+        callback=callback,
         steps=steps,
         batch_size=batch_size,
         record_every=record_every,
@@ -157,9 +158,6 @@ def train_many(
         sampling=sampling,
         ticks_per_example=ticks_per_example,
     )
-    if callback is not None and not callable(callback):
-        raise ValidationError(f"callback must be callable or None; got {callback!r}")
-    callbacks = [callback] if callback is not None else []
 
     groups: list[tuple[tuple, list[int]]] = []
     for r, rep in enumerate(reps):
@@ -200,7 +198,6 @@ def train_many(
                 {**args, "progress": args["progress"] if stack else False},
                 kernel,
                 backend,
-                callbacks,
             )
             for r, res in zip(chunk, out, strict=True):
                 results[r] = res

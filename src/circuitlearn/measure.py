@@ -139,16 +139,12 @@ class TaskSystem:
                 self.factor = BatchedLDL(patterns[0], rr)
             else:
                 self.factor = StackedDense(patterns, rr)
-            self._asm = self._stacked_assembly()
+            self._asm, self._width = self._stacked_assembly()
         else:
             self.factor = None
-            self._b_perm = sp.csr_matrix(
-                (
-                    np.r_[np.ones(e), -np.ones(e)],
-                    (np.r_[np.arange(e), np.arange(e)], np.r_[self._ea[0], self._eb[0]]),
-                ),
-                shape=(e, n_nodes),
-            )
+            # the network's incidence, columns in solver order (free, then fixed nodes)
+            order = np.concatenate([s.free, s.fixed])
+            self._b_perm = self.net.incidence.tocsc()[:, order].tocsr()
         self.backend = self.factor.name if stacked else s.factor.name if s.factor else "none"
         # node responses per unit boundary value, solver order, (R, N, d): each input is 1 V
         # on its own column
@@ -170,9 +166,10 @@ class TaskSystem:
         self._settled = False
 
     # ------------------------------------------------------------------ settling
-    def _stacked_assembly(self) -> sp.csr_matrix:
-        """Sparse map from conductances to [factor data | input couplings] of every replica:
-        shared structure (rows, E); otherwise block-diagonal (R * rows, R * E), padded."""
+    def _stacked_assembly(self) -> tuple[sp.csr_matrix, int]:
+        """Sparse map from conductances to [factor data | input couplings] of every replica
+        (shared structure (rows, E); otherwise block-diagonal (R * rows, R * E), padded), and
+        the width of the factor-data part."""
         nu, n_in = self.nu, self.n_in
         width = max(sv.data_map.shape[0] for sv in self.solvers)
         blocks = []
@@ -184,8 +181,8 @@ class TaskSystem:
             blocks.append(
                 sp.csr_matrix((vals, (rows, cols)), shape=(width + nu * n_in, self.n_edges))
             )
-        self._width = width
-        return blocks[0] if len(blocks) == 1 else sp.block_diag(blocks, format="csr")
+        asm = blocks[0] if len(blocks) == 1 else sp.block_diag(blocks, format="csr")
+        return asm, width
 
     def settle(self, k: np.ndarray, rows: np.ndarray | None = None) -> None:
         """Factor for conductances ``k`` (S): (E,) or (R, E); with ``rows`` (R',) only those

@@ -123,7 +123,11 @@ def resolve_backend(backend: str, net: Network, task: Task, schedule: Schedule) 
     return auto_backend(n_free, fraction)
 
 
-def check_objects(net, task, rule, schedule, prefix: str = "") -> None:
+def check_objects(net, task, rule, schedule, prefix: str = "") -> tuple[Rule, Schedule]:
+    """Check what is trained with what; return the rule and schedule with their defaults
+    (``CoupledLearning()``, ``Synchronous()``) for None."""
+    rule = CoupledLearning() if rule is None else rule
+    schedule = Synchronous() if schedule is None else schedule
     for name, value, cls, what in (
         ("net", net, Network, "circuitlearn.Network"),
         ("task", task, Task, "circuitlearn.Task"),
@@ -136,13 +140,18 @@ def check_objects(net, task, rule, schedule, prefix: str = "") -> None:
                 f"{prefix}{name} must be {article} {what}; got {type(value).__name__}"
             )
     schedule.check(net.n_edges)
+    return rule, schedule
 
 
-def train_args(**values) -> dict:
-    """Checked training arguments with defaults filled in (``record_every`` from ``steps``)."""
+def train_args(callback=None, **values) -> dict:
+    """Checked training arguments with defaults filled in (``record_every`` from ``steps``),
+    and ``callbacks``: the user's callback as a list."""
+    if callback is not None and not callable(callback):
+        raise ValidationError(f"callback must be callable or None; got {callback!r}")
     args = check_train_args({k: v for k, v in values.items() if k != "k0"})
     if args["record_every"] is None:
         args["record_every"] = max(1, args["steps"] // 1000)
+    args["callbacks"] = [] if callback is None else [callback]
     return args
 
 
@@ -156,7 +165,6 @@ def run_group(
     args: dict,
     kernel_backend: str,
     record_backend: str,
-    callbacks: list,
     checkpoint=None,
     checkpoint_every=None,
     resume: LoopState | None = None,
@@ -178,7 +186,7 @@ def run_group(
         args["record_state"],
     )
     bar = progress_for(args["progress"], args["steps"])
-    cbs = ([bar] if bar else []) + callbacks
+    cbs = ([bar] if bar else []) + args["callbacks"]
     interrupted = diverged = None
     try:
         run(
@@ -300,10 +308,9 @@ def train(
     TrainingInterrupted
         Ctrl-C; ``exc.result`` holds the partial run (``complete`` False).
     """
-    rule = CoupledLearning() if rule is None else rule
-    schedule = Synchronous() if schedule is None else schedule
-    check_objects(net, task, rule, schedule)
+    rule, schedule = check_objects(net, task, rule, schedule)
     args = train_args(
+        callback=callback,
         steps=steps,
         batch_size=batch_size,
         seed=seed,
@@ -314,8 +321,6 @@ def train(
         sampling=sampling,
         ticks_per_example=ticks_per_example,
     )
-    if callback is not None and not callable(callback):
-        raise ValidationError(f"callback must be callable or None; got {callback!r}")
     kernel = resolve_backend(backend, net, task, schedule)
     return run_group(
         [net],
@@ -327,7 +332,6 @@ def train(
         args,
         kernel,
         backend,
-        [callback] if callback is not None else [],
         checkpoint,
         checkpoint_every,
         resume,
