@@ -45,6 +45,7 @@ from .rules import RULES, register_rule
 from .schedules import SCHEDULES, steps_for
 from .store import read_network, read_task
 from .tasks import Task, allostery, iris, regression
+from .train import check_backend, train
 
 
 def network_file(path: str) -> Network:
@@ -168,8 +169,6 @@ def validate_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def _check_train(kw: dict, net: Network, schedule) -> None:
     """Check the [train] values up front against the one table of training arguments."""
-    from .train import check_backend
-
     try:
         check_train_args({k: v for k, v in kw.items() if k != "k0"})
         if "k0" in kw:
@@ -245,8 +244,6 @@ def run_config(cfg: dict[str, Any], progress: bool | None = None, **train_kwargs
     ``resume``, ``callback``). A ``TrainingInterrupted`` or ``TrainingDiverged`` raised by
     ``train`` carries the partial result with the full config too.
     """
-    from .train import train
-
     cfg = validate_config(cfg)
     net, task, rule, schedule, kw = build(cfg)
 
