@@ -39,6 +39,7 @@ __all__ = [
     "log_band",
     "mann_whitney",
     "mean_ci",
+    "proportion_ci",
     "ratio_ci",
     "summarize",
     "tail_mean",
@@ -195,6 +196,35 @@ def summarize(
             row["test_accuracy_mean"] = g["test_accuracy"].mean()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def proportion_ci(outcomes, level: float = 0.95) -> tuple[float, float, float]:
+    """Fraction of successes and its exact (Clopper-Pearson) confidence interval.
+
+    Parameters
+    ----------
+    outcomes : array_like of 0/1 or bool, shape (n,)
+        One outcome per replica (NaN dropped).
+    level : float
+        Confidence level in (0, 1).
+
+    Returns
+    -------
+    tuple of float
+        ``(fraction, low, high)``; NaN for no outcomes.
+    """
+    from scipy import stats
+
+    v = _finite(outcomes)
+    if v.size and not np.all((v == 0) | (v == 1)):
+        raise ValidationError("outcomes must be 0/1 (or booleans)")
+    n, k = int(v.size), int(v.sum())
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    alpha = 1 - level
+    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return k / n, low, high
 
 
 def ratio_ci(a, b, level: float = 0.95) -> dict:

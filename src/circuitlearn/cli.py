@@ -200,6 +200,47 @@ def _has_distributed() -> bool:
     return importlib.util.find_spec("distributed") is not None
 
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        "-w",
+        metavar="N",
+        help="Parallel workers, at least 1; N > 1 starts a Dask LocalCluster of N "
+        "processes (default: a process pool over all CPUs).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://HOST:PORT) of a running cluster.",
+    ),
+]
+DaskOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--dask/--processes",
+        help="Force a Dask LocalCluster, or a plain process pool (default: Dask when "
+        "--workers N > 1 is given).",
+    ),
+]
+
+
+def _scheduler(workers: int | None, scheduler: str | None, dask: bool | None) -> str | None:
+    """The executor choice of ``--workers/--scheduler/--dask`` (checked), as ``make_executor``
+    reads it."""
+    if workers is not None:
+        in_range("--workers", workers, 1, None, integer=True)
+    if dask is not None and scheduler is not None:
+        raise ValidationError("give --dask/--processes or --scheduler, not both")
+    if scheduler is not None:
+        return scheduler
+    if dask is None:
+        dask = workers is not None and workers > 1 and _has_distributed()
+    return "local-dask" if dask else None
+
+
 def _print_plan(plan, spec: Path, out: Path) -> None:
     table = Table(title=f"{spec.name}: {len(plan)} runs planned in {out}/ (dry run)")
     for col in plan.columns:
@@ -223,31 +264,9 @@ def sweep(
             "--out", "-o", metavar="DIR", help="Sweep directory (default: sweeps/<SPEC name>)."
         ),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            "-w",
-            metavar="N",
-            help="Parallel workers, at least 1; N > 1 starts a Dask LocalCluster of N "
-            "processes (default: a process pool over all CPUs).",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            metavar="ADDRESS",
-            help="Dask scheduler address (tcp://HOST:PORT) of a running cluster.",
-        ),
-    ] = None,
-    dask: Annotated[
-        bool | None,
-        typer.Option(
-            "--dask/--processes",
-            help="Force a Dask LocalCluster, or a plain process pool (default: Dask when "
-            "--workers N > 1 is given).",
-        ),
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    dask: DaskOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -268,24 +287,19 @@ def sweep(
     from . import sweep as sweep_mod
 
     with user_errors(reading=spec):
-        if workers is not None:
-            in_range("--workers", workers, 1, None, integer=True)
-        if dask is not None and scheduler is not None:
-            raise ValidationError("give --dask/--processes or --scheduler, not both")
+        scheduler = _scheduler(workers, scheduler, dask)
         check_text_file("sweep spec", spec)
         out = out or Path("sweeps") / spec.stem
         check_output_dir("--out", out, overwrite=True)  # an existing sweep is resumed
         if dry_run:
             _print_plan(sweep_mod.plan(spec, out, extend=extend), spec, out)
             return
-        if dask is None:
-            dask = workers is not None and workers > 1 and _has_distributed()
         try:
             table = sweep_mod.sweep(
                 spec,
                 out,
                 workers=workers,
-                scheduler=scheduler or ("local-dask" if dask else None),
+                scheduler=scheduler,
                 progress=False if quiet else None,
                 extend=extend,
             )
@@ -379,10 +393,9 @@ def reproduce(
         Path | None,
         typer.Option(metavar="DIR", help="Also copy results.md and its figures here (e.g. docs)."),
     ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", "-w", metavar="N", help="Worker processes (default: all CPUs)."),
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    dask: DaskOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
     report_only: Annotated[
         bool,
@@ -402,8 +415,7 @@ def reproduce(
                     f"unknown experiment {experiment!r}: choose from {list(EXPERIMENTS)} "
                     "(or none for all)"
                 )
-        if workers is not None:
-            in_range("--workers", workers, 1, None, integer=True)
+        scheduler = _scheduler(workers, scheduler, dask)
         check_output_dir("--out", out or default_out(quick), overwrite=True)
         if docs is not None:
             check_output_dir("--docs", docs, overwrite=True)
@@ -414,6 +426,7 @@ def reproduce(
             quick=quick,
             out=out,
             workers=workers,
+            scheduler=scheduler,
             docs=docs,
             verbose=not quiet,
             report_only=report_only,

@@ -76,6 +76,7 @@ def reproduce(
     quick: bool = False,
     out: str | Path | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     docs: str | Path | None = None,
     verbose: bool = True,
     report_only: bool = False,
@@ -93,6 +94,10 @@ def reproduce(
         found there are reused, so an interrupted reproduction resumes.
     workers : int, optional
         Worker processes (default: every CPU).
+    scheduler : str, optional
+        Where the conditions run, as ``sweep`` takes it: ``"local-dask"`` (a Dask
+        LocalCluster of ``workers`` processes), ``tcp://HOST:PORT`` (a running Dask
+        cluster), ``"processes"`` or None (a local process pool).
     docs : path, optional
         Also publish the report: copy ``results.md`` and the figures to ``docs/results.md``
         and ``docs/figures/``.
@@ -123,7 +128,14 @@ def reproduce(
         return report
     out.mkdir(parents=True, exist_ok=True)
     command = _command(experiments and names, quick, out, docs)
-    ctx = Context(out=out, quick=quick, workers=workers, command=command, verbose=verbose)
+    ctx = Context(
+        out=out,
+        quick=quick,
+        workers=workers,
+        scheduler=scheduler,
+        command=command,
+        verbose=verbose,
+    )
     t0 = time.perf_counter()
     runtimes = {}
     for name in names:

@@ -28,6 +28,7 @@ import pandas as pd
 from ..ensemble import train_many
 from ..executors import make_executor
 from ..store import atomic_write, canonical_hash, json_safe
+from .criteria import Cell, claim_verdicts, judge, load_criteria
 
 HERE = Path(__file__).resolve().parent
 FIGURE_FORMATS = ("png", "pdf")
@@ -45,6 +46,9 @@ class Context:
         Use the ``[quick]`` settings (a smoke run of every step, minutes at most).
     workers : int or None
         Parallel worker processes (None: every CPU).
+    scheduler : str or None
+        Address of a running Dask scheduler (``tcp://HOST:PORT``): the conditions run on its
+        workers instead of local processes.
     command : str
         The command line that reproduces this output (quoted in the report).
     verbose : bool
@@ -54,6 +58,7 @@ class Context:
     out: Path
     quick: bool = False
     workers: int | None = None
+    scheduler: str | None = None
     command: str = "circuitlearn reproduce"
     verbose: bool = True
     started: float = field(default_factory=time.perf_counter)
@@ -181,7 +186,7 @@ def run_conditions(
         workers = ctx.workers
         if workers is None:
             workers = min(os.cpu_count() or 1, len(items))
-        executor = make_executor(max(1, min(workers, len(items))))
+        executor = make_executor(max(1, min(workers, len(items))), scheduler=ctx.scheduler)
         failures = []
         done = 0
         try:
@@ -233,6 +238,35 @@ def train_replicas(nets, tasks, rule, schedule, seeds, **kwargs) -> list:
     list of TrainResult
     """
     return train_many(nets, tasks, rule, schedule, seeds=seeds, progress=False, **kwargs)
+
+
+def judge_criteria(module: str, cells: dict[str, list[Cell]]) -> dict:
+    """Verdicts of experiment ``module``'s pre-registered criteria from its measured cells.
+
+    Parameters
+    ----------
+    module : str
+        Module name, e.g. ``"e1_idealised"``: its criteria are the ``[[criteria]]`` of
+        ``module.toml``.
+    cells : dict
+        Criterion id -> the cells measured for it. Every criterion must be given (an empty
+        list for one that could not be measured, e.g. in quick mode).
+
+    Returns
+    -------
+    dict
+        ``{"criteria": [...], "claims": {claim: verdict}}``, JSON-ready, for the summary and
+        ``report.criteria_section``.
+    """
+    crits = load_criteria(HERE / f"{module}.toml")
+    unknown = sorted(set(cells) - {c.id for c in crits})
+    if unknown:
+        raise ValueError(f"{module}: cells for unknown criteria {unknown}")
+    missing = sorted({c.id for c in crits} - set(cells))
+    if missing:
+        raise ValueError(f"{module}: no cells given for criteria {missing}")
+    judged = [judge(c, cells[c.id]) for c in crits]
+    return {"criteria": [j.to_dict() for j in judged], "claims": claim_verdicts(judged)}
 
 
 def save_figure(fig, ctx: Context, stem: str) -> str:

@@ -26,6 +26,7 @@ from .._version import __version__
 
 __all__ = [
     "ci_text",
+    "criteria_section",
     "figure_links",
     "fmt",
     "load_summaries",
@@ -107,6 +108,58 @@ def mode_note(summary: dict) -> str:
             "not what the full experiment finds.\n\n"
         )
     return ""
+
+
+def _estimate_text(cell: dict) -> str:
+    return ci_text(cell["estimate"], cell["low"], cell["high"])
+
+
+def criteria_section(verdicts: dict) -> str:
+    """The pre-registered criteria, each cell measured for them and the verdicts that follow.
+
+    Parameters
+    ----------
+    verdicts : dict
+        ``{"criteria": [Judgement.to_dict(), ...], "claims": {claim: verdict}}`` as
+        ``common.judge_criteria`` writes it into a summary.
+    """
+    crit = verdicts["criteria"]
+    head = md_table(
+        ["criterion", "claim", "hypothesis (stated before the run)", "decision rule", "verdict"],
+        [
+            [f"`{c['id']}`", c["claim"], c["statement"], c["rule"], f"**{c['verdict']}**"]
+            for c in crit
+        ],
+    )
+    rows = []
+    for c in crit:
+        for cell in c["cells"]:
+            n = str(cell["n"])
+            if cell.get("clusters"):
+                n += f" ({cell['clusters']} clusters)"
+            rows.append(
+                [
+                    f"`{c['id']}`",
+                    cell["regime"],
+                    cell["label"],
+                    _estimate_text(cell),
+                    f"{100 * cell['level']:.2f} %",
+                    n,
+                    cell["outcome"],
+                ]
+            )
+    cells = md_table(
+        ["criterion", "regime", "comparison", "estimate [interval]", "level", "n", "outcome"],
+        rows,
+    )
+    claims = "\n".join(
+        f"- **Claim {claim}: {verdict}.**" for claim, verdict in verdicts["claims"].items()
+    )
+    return (
+        f"**Pre-registered criteria** (from the experiment's TOML file, fixed before the run; "
+        f"the verdicts below are computed from them):\n\n{head}\n\n{claims}\n\n"
+        f"<details><summary>Every cell ({len(rows)})</summary>\n\n{cells}\n\n</details>\n"
+    )
 
 
 # ---------------------------------------------------------------------------- the assembler
