@@ -49,6 +49,28 @@ def lab_board() -> Network:
     return Network.from_edges(9, np.concatenate([grid.edges, diagonals]), grid.positions)
 
 
+def torus_board() -> Network:
+    """A 4 x 4 periodic lattice: 16 nodes, 32 edges, every node of degree 4 (no boundary).
+
+    The larger board of the stepped-hardware experiments and the lattice of the transistor
+    networks. ``TORUS_ROLES`` gives its node roles.
+
+    >>> net = torus_board()
+    >>> net.n_nodes, net.n_edges, set(np.bincount(net.edges.ravel()).tolist())
+    (16, 32, {4})
+    """
+    return Network.lattice(4, 4, periodic=True)
+
+
+#: Node roles on ``torus_board()``: four inputs on the diagonal (nodes 0, 5, 10, 15), so no two
+#: share an edge, two outputs and a ground, spread over the torus.
+TORUS_ROLES: dict[str, list[int]] = {
+    "input_nodes": [0, 5, 10, 15],
+    "output_nodes": [2, 8],
+    "ground_nodes": [13],
+}
+
+
 def random_board16() -> Network:
     """A 10-node random planar network with 16 edges: the size of the laboratory board, but
     NOT its wiring (see ``lab_board``). The benchmarks' small-ensemble network.
@@ -156,6 +178,7 @@ GALLERY: dict[str, tuple[Callable[[], Network], tuple[int, ...]]] = {
         tuple(LAB_IRIS_ROLES["input_nodes"] + LAB_IRIS_ROLES["ground_nodes"]),
     ),
     "random-board16": (random_board16, (0, 5, 9)),
+    "torus-board": (torus_board, tuple(TORUS_ROLES["input_nodes"] + TORUS_ROLES["ground_nodes"])),
     "crossbar-4x2": (_crossbar_4x2, (0, 1, 2, 3, 4)),
     "two-triangles": (two_triangles, (0, 1, 2)),
 }
@@ -167,10 +190,12 @@ __all__ = [
     "DISCONNECTED",
     "GALLERY",
     "LAB_IRIS_ROLES",
+    "TORUS_ROLES",
     "crossbar",
     "lab_board",
     "lattice_with_edges",
     "planar_with_edges",
     "random_board16",
+    "torus_board",
     "two_triangles",
 ]

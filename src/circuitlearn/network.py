@@ -111,19 +111,25 @@ class Network:
         return cls(n_nodes, edges, positions)
 
     @classmethod
-    def lattice(cls, rows: int, cols: int) -> Network:
+    def lattice(cls, rows: int, cols: int, periodic: bool = False) -> Network:
         """Square lattice of ``rows x cols`` nodes; node ``r * cols + c`` sits at ``(c, r)``.
 
         Parameters
         ----------
         rows, cols : int
-            Nodes per column and per row (>= 1).
+            Nodes per column and per row (>= 1; >= 3 when ``periodic``).
+        periodic : bool
+            Wrap both directions (a torus: ``2 * rows * cols`` edges, every node of degree 4),
+            so that no node sits on a boundary. The wrap-around edges come last.
         """
-        rows = in_range("rows", rows, 1, None, integer=True)
-        cols = in_range("cols", cols, 1, None, integer=True)
+        rows = in_range("rows", rows, 3 if periodic else 1, None, integer=True)
+        cols = in_range("cols", cols, 3 if periodic else 1, None, integer=True)
         idx = np.arange(rows * cols).reshape(rows, cols)
         horiz = np.stack([idx[:, :-1].ravel(), idx[:, 1:].ravel()], axis=1)
         vert = np.stack([idx[:-1, :].ravel(), idx[1:, :].ravel()], axis=1)
+        if periodic:
+            horiz = np.concatenate([horiz, np.stack([idx[:, -1], idx[:, 0]], axis=1)])
+            vert = np.concatenate([vert, np.stack([idx[-1, :], idx[0, :]], axis=1)])
         c, r = np.meshgrid(np.arange(cols), np.arange(rows))
         pos = np.stack([c.ravel(), r.ravel()], axis=1).astype(float)
         return cls(rows * cols, np.concatenate([horiz, vert]), pos)
