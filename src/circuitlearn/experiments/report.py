@@ -224,11 +224,15 @@ def render(out: str | Path, experiments: Iterable[ModuleType]) -> str:
 Command: `{meta.get("command", "circuitlearn reproduce")}`; circuitlearn {__version__}; {stamp}.
 {quick_txt}Run times: {rt or "n/a"}.
 
-Statistics: errors are compared as ratios (geometric means of per-seed ratios, with
-Student-t 95 % confidence intervals on the logs); seeds pair the runs across schedules.
-Mann-Whitney U tests compare unpaired distributions, Wilcoxon signed-rank tests paired ones.
-Hardware parameters that the published work does not give (board wiring, 128 taps,
-100 Ω–10 kΩ) are documented assumptions (docs/design.md §10).
+How the verdicts are reached: every experiment states its acceptance criteria in its TOML
+file before it runs (the claim, the hypothesis, the statistic, the bound, the minimum effect,
+the family-wise confidence level); each verdict below is computed from those criteria and the
+measured cells, and each section prints its criteria beside the numbers (docs/design.md §1).
+Errors are compared as paired ratios (geometric means of per-seed ratios); seeds pair the runs
+across arms, and where several seeds share a network the network is the cluster of a cluster
+bootstrap. Intervals are widened by Bonferroni over each criterion's cells. Hardware
+parameters that the published work does not give (board wiring, tap count, 100 Ω–10 kΩ) are
+documented assumptions (docs/design.md §10).
 
 {overview}
 """
