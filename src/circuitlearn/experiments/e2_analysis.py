@@ -165,9 +165,10 @@ def _fig_map(ctx: Context, res: dict, s: dict) -> str:
             ratio = r["B/A"]["ratio"]
             grid[i, j] = math.log2(ratio) if ratio and math.isfinite(ratio) else np.nan
             star = "*" if r["regime"] in passed else ""
+            dark = math.isfinite(grid[i, j]) and abs(grid[i, j]) > 0.9
             ax.text(
                 j, i, f"{ratio:.2f}{star}\n{r['sync_error']:.1e}", ha="center", va="center",
-                fontsize=8,
+                fontsize=8, color="white" if dark else "black",
             )  # fmt: skip
         im = ax.imshow(grid, cmap="RdBu_r", vmin=-1.5, vmax=1.5, aspect="auto")
         ax.set_xticks(range(len(xlabels)), xlabels, rotation=30, ha="right")
@@ -290,6 +291,10 @@ def explanation(s: dict) -> str:
             f"indistinguishable between the arms (95 % interval of best B/A covers 1) in "
             f"{len(best_eq)} of {n}."
         )
+    counts = ", ".join(
+        f"{c['id']} in {sum(o == 'pass' for o in c['regimes'].values())}" for c in v["criteria"]
+    )
+    out.append(f"Regimes passing each criterion (of {len(gain)}): {counts}.")
     both = [r for r in won if r in _mech_pass(v)]
     out.append(
         "The gain and every mechanism criterion pass together in "
@@ -343,7 +348,8 @@ def report_body(s: dict) -> str:
         f"signal-carrying edges at the start, is p taps per step, as under Bernoulli(p). "
         f"Equal examples: B(p) at U has seen U/p examples, as have A and E run "
         f"to U/p updates per edge (A_ex, E_ex: the same runs read at the longer budget), and "
-        f"C and D at U. Final error: mean over the last {100 * st['tail']:g} % of the run. "
+        f"C and D at U. With one example (allostery) D is A, step for step. Final error: "
+        f"mean over the last {100 * st['tail']:g} % of the run. "
         f"Main setting: {m['taps']} taps, dead band {m['deadband_rel']:g}, offset "
         f"{m['offset_rel']:g} (fractions of the median initial comparator signal), "
         f"{m['sampling']} order, {m['ticks']} tick per example; one factor changed at a time: "
