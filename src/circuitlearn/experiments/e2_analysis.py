@@ -1,8 +1,9 @@
-"""E2's numbers and figures, from the per-condition frames of ``e2_stepped``.
+"""E2's numbers, criteria cells, figures and report body, from the per-replica frame of
+``e2_stepped`` (one row per replica and (board, task, setting), columns per arm).
 
-A condition is named by ``condition_key(mode, taps, noise, p, part)``; ``analyse`` turns the
-frames of every condition into the three parts of the summary (main, cycles, regime map) and
-``figures`` draws them.
+Every comparison is a paired ratio over replicas (same task seed and training seed in both
+arms). A *regime* is ``"<board> <task>, <setting>, p = <p>"``: the unit the pre-registered
+criteria decide on, named the same way in every criterion of a claim.
 """
 
 from __future__ import annotations
@@ -13,318 +14,389 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis import fdr_bh, mann_whitney, ratio_ci, summarize_periods
-from .common import Context, pyplot, save_figure
-from .report import schedule_label
+from ..analysis import proportion_ci, ratio_ci
+from .common import Context, judge_criteria, pyplot, save_figure
+from .criteria import Cell
+from .report import criteria_section, fmt, md_table, mode_note, ratio_text
 
-#: Points of the stored learning curve of every replica (equally spaced updates per edge).
-CURVE_POINTS = 101
-
-
-def condition_key(mode: str, taps: int, noise: float, p: float, part: str) -> str:
-    """File-name-safe key of one condition."""
-    return f"{part}_{mode}_taps{taps}_noise{noise:g}_p{p:g}"
-
-
-# ---------------------------------------------------------------------------- analysis
-def _compare(frame: pd.DataFrame, ref: pd.DataFrame, column: str = "test_error") -> dict:
-    a = frame.set_index("seed")[column]
-    b = ref.set_index("seed")[column]
-    seeds = a.index.intersection(b.index)
-    rc = ratio_ci(a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy())
-    mw = mann_whitney(a.to_numpy(), b.to_numpy())
-    return {
-        "ratio": rc["ratio"],
-        "ratio_low": rc["low"],
-        "ratio_high": rc["high"],
-        "change": rc["change"],
-        "p_wilcoxon": rc["p_wilcoxon"],
-        "n": rc["n"],
-        "median": mw["median_a"],
-        "median_sync": mw["median_b"],
-        "p_mw": mw["p"],
-        "p_desync_lower": mw["p_a_less"],
-    }
+#: The comparisons of every regime: name -> (numerator arm, denominator arm, normalisation).
+#: ``{p}`` is the regime's p. "updates": equal updates per edge; "examples": equal examples.
+COMPARISONS = {
+    "B/A": ("B{p}", "A", "updates"),
+    "B/C": ("B{p}", "C{p}", "updates"),
+    "B/D": ("B{p}", "D{p}", "updates"),
+    "B/E": ("B{p}", "E{p}", "updates"),
+    "B/A (equal examples)": ("B{p}", "A_ex{p}", "examples"),
+    "B/E (equal examples)": ("B{p}", "E_ex{p}", "examples"),
+}
+#: Criterion id -> the comparison whose log ratios are its cells.
+RATIO_CRITERIA = {
+    "C2-gain": "B/A",
+    "C2-equal-examples": "B/A (equal examples)",
+    "C2-beyond-minibatch": "B/D",
+    "C2-beyond-stagger": "B/C",
+}
+#: Share of the run shown step by step in the zoom of Figure E2.3.
+ZOOM_UPE = 0.05
+#: A control "matches" desync when B / control is at least this (point estimate).
+MATCH = 0.9
 
 
-def _dynamics_summary(frame: pd.DataFrame) -> dict:
-    periods = [None if p < 0 else int(p) for p in frame["period"]]
-    per = summarize_periods(periods)
-    return {
-        "n": len(frame),
-        "revisit_fraction_median": float(frame["revisit_fraction"].median()),
-        "distinct_per_update_median": float(frame["distinct_per_update"].median()),
-        "stall_fraction_median": float(frame["stall_fraction"].median()),
-        "tap_spread_median": float(frame["tap_spread"].median()),
-        "moves_per_step_median": float(frame["moves_per_step"].median()),
-        "modal_return_median": float(frame.loc[frame["modal_return"] > 0, "modal_return"].median())
-        if (frame["modal_return"] > 0).any()
-        else math.nan,
-        "cycling": per["cycling"],
-        "periods": per["periods"],
-        "median_period": per["median_period"],
-        "test_error_median": float(frame["test_error"].median()),
-        "test_accuracy_median": float(frame["test_accuracy"].median()),
-    }
+def regime_name(board: str, task: str, setting: str, p: float) -> str:
+    """The regime label shared by every criterion of claim 2."""
+    return f"{board} {task}, {setting}, p = {p:g}"
 
 
-def analyse(frames: dict[str, pd.DataFrame], s: dict) -> dict:
-    """Numbers of the three parts from the per-condition frames (keyed by condition key)."""
-    m = s["main"]
-    main = {p: frames[condition_key("online", m["taps"], m["noise"], p, "main")] for p in m["ps"]}
-    sync = main[1.0]
-    main_rows = []
-    for p, f in main.items():
-        row = {"p": p, **_dynamics_summary(f)}
-        if p != 1.0:
-            row.update(_compare(f, sync))
-            row["accuracy_change"] = float(
-                f["test_accuracy"].median() - sync["test_accuracy"].median()
-            )
-        main_rows.append(row)
-    cy = s["cycles"]
-    cycle_rows = []
-    for taps in cy["taps"]:
-        ref = frames[condition_key("full", taps, 0.0, 1.0, "cycles")]
-        for p in cy["ps"]:
-            f = frames[condition_key("full", taps, 0.0, p, "cycles")]
-            row = {"taps": taps, "p": p, **_dynamics_summary(f)}
-            if p != 1.0:
-                row.update(_compare(f, ref))
-            cycle_rows.append(row)
-    mp = s["map"]
-    modes = [("online", n) for n in mp["noise"]]
-    if mp.get("full_batch"):
-        modes.append(("full", 0.0))
-    map_rows = []
-    for mode, noise in modes:
-        for taps in mp["taps"]:
-            ref = frames[condition_key(mode, taps, noise, 1.0, "map")]
-            for p in mp["ps"]:
-                if p == 1.0:
-                    continue
-                f = frames[condition_key(mode, taps, noise, p, "map")]
-                cmp_ = _compare(f, ref)
-                map_rows.append(
-                    {
-                        "mode": mode,
-                        "noise": noise,
-                        "taps": taps,
-                        "p": p,
-                        **cmp_,
-                        "accuracy_sync": float(ref["test_accuracy"].median()),
-                        "accuracy": float(f["test_accuracy"].median()),
-                    }
-                )
-    # significance over the whole map: Benjamini-Hochberg on the paired Wilcoxon p-values
-    reject = fdr_bh([r["p_wilcoxon"] for r in map_rows], q=0.05)
-    for r, rej in zip(map_rows, reject, strict=True):
-        r["significant"] = bool(rej)
-        r["effect"] = "no difference" if not rej else ("better" if r["ratio"] < 1 else "worse")
-    headline_p = 0.5 if 0.5 in main else [p for p in main if p != 1.0][0]
-    head = next(r for r in main_rows if r["p"] == headline_p)
-    better = [r for r in map_rows if r["effect"] == "better"]
-    worse = [r for r in map_rows if r["effect"] == "worse"]
-    if head["median"] < head["median_sync"] and head["p_mw"] < 0.05:
-        verdict = "supported"
-    elif better:
-        verdict = "supported only in a stated regime"
-    else:
-        verdict = "not supported"
-    return {
-        "main": main_rows,
-        "headline_p": headline_p,
-        "headline": head,
-        "cycles": cycle_rows,
-        "map": map_rows,
-        "n_better": len(better),
-        "n_worse": len(worse),
-        "n_cells": len(map_rows),
-        "verdict": verdict,
-    }
+def log_ratio(frame: pd.DataFrame, num: str, den: str) -> np.ndarray:
+    """Per-replica ``log(err_num / err_den)``; NaN where either is not positive."""
+    a = frame[f"err_{num}"].to_numpy(float)
+    b = frame[f"err_{den}"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(a / b)
+    out[~((a > 0) & (b > 0))] = np.nan
+    return out
+
+
+def groups(frame: pd.DataFrame):
+    """``((board, task, setting), rows)`` of each condition, in frame order."""
+    keys = ["board", "task", "setting"]
+    order = frame[keys].drop_duplicates().itertuples(index=False, name=None)
+    for key in order:
+        mask = np.logical_and.reduce([frame[k] == v for k, v in zip(keys, key, strict=True)])
+        yield key, frame[mask]
+
+
+def criteria_cells(frame: pd.DataFrame, ps) -> dict[str, list[Cell]]:
+    """The cells of every E2 criterion: one per regime (condition x p)."""
+    cells: dict[str, list[Cell]] = {
+        k: [] for k in (*RATIO_CRITERIA, "C2-trap", "C2-escape")
+    }  # fmt: skip
+    for (board, task, setting), g in groups(frame):
+        for p in ps:
+            reg = regime_name(board, task, setting, p)
+            for cid, comp in RATIO_CRITERIA.items():
+                num, den, _ = COMPARISONS[comp]
+                vals = log_ratio(g, num.format(p=f"{p:g}"), den.format(p=f"{p:g}"))
+                cells[cid].append(Cell(reg, comp, vals))
+            not_min = 1.0 - g["trap_minimum"].to_numpy(float)
+            cells["C2-trap"].append(Cell(reg, "sync state at U not a local minimum", not_min))
+            esc = g[f"escaped{p:g}"].to_numpy(float)
+            cells["C2-escape"].append(Cell(reg, f"Bernoulli {p:g} escapes the sync state", esc))
+    return cells
+
+
+def _ratio(g: pd.DataFrame, num: str, den: str) -> dict:
+    a, b = g[f"err_{num}"].to_numpy(float), g[f"err_{den}"].to_numpy(float)
+    r = ratio_ci(a, b)
+    return {"ratio": r["ratio"], "low": r["low"], "high": r["high"], "n": r["n"]}
+
+
+def regime_rows(frame: pd.DataFrame, ps) -> list[dict]:
+    """One summary row per regime: absolute errors, every comparison, the mechanism tests."""
+    rows = []
+    for (board, task, setting), g in groups(frame):
+        for p in ps:
+            q = f"{p:g}"
+            row = {
+                "regime": regime_name(board, task, setting, p),
+                "board": board,
+                "task": task,
+                "setting": setting,
+                "p": p,
+                "taps": int(g["taps"].iloc[0]),
+                "metric": g["metric"].iloc[0],
+                "n": len(g),
+                "sync_error": float(np.median(g["err_A"])),
+                "desync_error": float(np.median(g[f"err_B{q}"])),
+                "noise": float(g[f"noise{q}"].iloc[0]),
+            }
+            for comp, (num, den, _) in COMPARISONS.items():
+                row[comp] = _ratio(g, num.format(p=q), den.format(p=q))
+            best = ratio_ci(g[f"best_B{q}"].to_numpy(float), g["best_A"].to_numpy(float))
+            row["best B/A"] = {"ratio": best["ratio"], "low": best["low"], "high": best["high"]}
+            trap = proportion_ci(1.0 - g["trap_minimum"].to_numpy(float))
+            esc = proportion_ci(g[f"escaped{q}"].to_numpy(float))
+            row["not_minimum"] = {"fraction": trap[0], "low": trap[1], "high": trap[2]}
+            row["escaped"] = {"fraction": esc[0], "low": esc[1], "high": esc[2]}
+            row["escape_upe"] = float(np.nanmedian(g[f"escape_upe{q}"])) if esc[0] > 0 else None
+            row["sat_A"] = float(np.mean(g["sat_A"]))
+            row["sat_B"] = float(np.mean(g[f"sat_B{q}"]))
+            row["msd_A"] = float(np.mean(g["msd_A"]))
+            row["msd_B"] = float(np.mean(g[f"msd_B{q}"]))
+            rows.append(row)
+    return rows
+
+
+def analyse(frame: pd.DataFrame, s: dict) -> dict:
+    """Summary numbers of E2: the regime rows, the criteria verdicts, the headline regime."""
+    ps = s["ps"]
+    rows = regime_rows(frame, ps)
+    verdicts = judge_criteria("e2_stepped", criteria_cells(frame, ps))
+    finite = [r for r in rows if math.isfinite(r["B/A"]["ratio"])]
+    best = min(finite, key=lambda r: r["B/A"]["ratio"]) if finite else rows[0]
+    return {"regimes": rows, "verdicts": verdicts, "largest_gain": best["regime"]}
 
 
 # ---------------------------------------------------------------------------- figures
-def _fig_main(ctx: Context, frames: dict, s: dict, res: dict) -> str:
-    plt = pyplot()
-    m = s["main"]
-    ps = m["ps"]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(ps)))
-    grid = np.linspace(0, s["updates_per_edge"], CURVE_POINTS)
-    for c, p in zip(colours, ps, strict=True):
-        f = frames[condition_key("online", m["taps"], m["noise"], p, "main")]
-        curves = np.array(f["curve"].tolist())
-        med = np.median(curves, axis=0)
-        q1, q3 = np.percentile(curves, [25, 75], axis=0)
-        axes[0].plot(grid, med, color=c, label=schedule_label(p))
-        axes[0].fill_between(grid, q1, q3, color=c, alpha=0.2, lw=0)
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("updates per edge")
-    axes[0].set_ylabel("test error (V$^2$)")
-    axes[0].set_title("learning curves: median, band = quartiles")
-    axes[0].legend()
-    for ax, col, lab in (
-        (axes[1], "test_error", "final test error (V$^2$)"),
-        (axes[2], "test_accuracy", "final test accuracy (fraction correct)"),
-    ):
-        data = [frames[condition_key("online", m["taps"], m["noise"], p, "main")][col] for p in ps]
-        ax.boxplot(data, showfliers=False)
-        rng = np.random.default_rng(0)
-        for i, d in enumerate(data):
-            ax.scatter(
-                i + 1 + rng.uniform(-0.15, 0.15, len(d)), d, s=10, alpha=0.6, color=colours[i]
-            )
-        ax.set_xticks(range(1, len(ps) + 1), [schedule_label(p) for p in ps])
-        ax.set_ylabel(lab)
-        if col == "test_error":
-            ax.set_yscale("log")
-    h = res["headline"]
-    axes[1].set_title(
-        f"final error over the last {100 * s['tail']:g} % of updates\n"
-        f"Mann-Whitney p = {h['p_mw']:.2g} (p = {res['headline_p']:g} vs sync, "
-        f"n = {m['seeds']} each)"
-    )
-    axes[2].set_title("final test accuracy")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    fig.suptitle(
-        f"E2 lab board (16 edges), Iris online, {m['taps']} taps, "
-        f"{s['updates_per_edge']:g} updates per edge"
-    )
-    return save_figure(fig, ctx, "e2_sync_vs_desync")
-
-
-def _fig_trajectories(ctx: Context, s: dict, traj_dir: Path) -> str:
-    plt = pyplot()
-    m, cy = s["main"], s["cycles"]
-    desync_p = 0.5 if 0.5 in m["ps"] else [p for p in m["ps"] if p != 1.0][0]
-    panels = [
-        (condition_key("online", m["taps"], m["noise"], 1.0, "main"), "online, synchronous"),
-        (
-            condition_key("online", m["taps"], m["noise"], desync_p, "main"),
-            f"online, Bernoulli p = {desync_p:g}",
-        ),
-    ]
-    ct = cy["taps"][-1]
-    cyc_p = [p for p in cy["ps"] if p != 1.0][0]
-    panels += [
-        (condition_key("full", ct, 0.0, 1.0, "cycles"), f"full batch ({ct} taps), synchronous"),
-        (
-            condition_key("full", ct, 0.0, cyc_p, "cycles"),
-            f"full batch ({ct} taps), Bernoulli p = {cyc_p:g}",
-        ),
-    ]
-    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5), layout="constrained")
-    for j, (key, title) in enumerate(panels):
-        with np.load(traj_dir / f"{key}.npz") as z:
-            taps, upe = z["taps"], z["updates_per_edge"]
-        ax = axes[0, j]
-        ax.plot(upe, taps, lw=0.6)
-        ax.set_title(title)
-        ax.set_xlabel("updates per edge")
-        ax.set_ylabel("tap position (of each edge)")
-        ax.grid(alpha=0.3)
-        zoom = upe >= upe[-1] - 20
-        ax = axes[1, j]
-        ax.plot(upe[zoom], taps[zoom] - taps[zoom].mean(axis=0), lw=0.8, marker=".", ms=2)
-        ax.set_title("last 20 updates per edge (each edge minus its mean)")
-        ax.set_xlabel("updates per edge")
-        ax.set_ylabel("tap offset (taps)")
-        ax.grid(alpha=0.3)
-    fig.suptitle("E2 tap trajectories of the 16 edges (replica 0)")
-    return save_figure(fig, ctx, "e2_tap_trajectories")
-
-
-def _fig_dynamics(ctx: Context, frames: dict, s: dict) -> str:
-    plt = pyplot()
-    m, cy = s["main"], s["cycles"]
-    groups = [
-        (
-            f"online {m['taps']} taps\n{schedule_label(p)}",
-            frames[condition_key("online", m["taps"], m["noise"], p, "main")],
-        )
-        for p in m["ps"]
-    ]
-    groups += [
-        (
-            f"full batch {t} taps\n{schedule_label(p)}",
-            frames[condition_key("full", t, 0.0, p, "cycles")],
-        )
-        for t in cy["taps"]
-        for p in cy["ps"]
-    ]
-    cols = [
-        ("revisit_fraction", "revisited states (fraction of moves)", False),
-        ("distinct_per_update", "distinct tap states per update per edge", True),
-        ("tap_spread", "tap spread over the window (taps, std)", False),
-    ]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), layout="constrained")
-    for ax, (col, lab, log) in zip(axes, cols, strict=True):
-        data = [g[col].to_numpy() for _, g in groups]
-        ax.boxplot(data, showfliers=False)
-        rng = np.random.default_rng(0)
-        for i, d in enumerate(data):
-            ax.scatter(i + 1 + rng.uniform(-0.15, 0.15, len(d)), d, s=8, alpha=0.5)
-        ax.set_xticks(
-            range(1, len(groups) + 1), [g for g, _ in groups], rotation=60, ha="right", fontsize=7
-        )
-        ax.set_ylabel(lab)
-        if log:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-    fig.suptitle(
-        f"E2 what the networks do in tap space over the last {m['window']:g} updates per edge"
-    )
-    return save_figure(fig, ctx, "e2_dynamics")
-
-
 def _fig_map(ctx: Context, res: dict, s: dict) -> str:
     plt = pyplot()
-    from matplotlib.colors import TwoSlopeNorm
-
-    rows = pd.DataFrame(res["map"])
-    panels = [
-        (mode, noise)
-        for mode, noise in rows[["mode", "noise"]].drop_duplicates().itertuples(index=False)
-    ]
-    taps = sorted(rows["taps"].unique())
-    ps = sorted(rows["p"].unique(), reverse=True)
+    rows = res["regimes"]
+    ps = s["ps"]
+    ylabels = list(dict.fromkeys(f"{r['board']} {r['task']}" for r in rows))
+    xlabels = list(dict.fromkeys(r["setting"] for r in rows))
+    passed = {
+        c["regime"]
+        for crit in res["verdicts"]["criteria"]
+        if crit["id"] == "C2-gain"
+        for c in crit["cells"]
+        if c["outcome"] == "pass"
+    }
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(3.9 * len(panels) + 1, 3.6), layout="constrained", squeeze=False
-    )
-    lim = max(0.1, float(np.nanmax(np.abs(np.log2(rows["ratio"])))))
-    norm = TwoSlopeNorm(vmin=-lim, vcenter=0.0, vmax=lim)
+        len(ps), 1, figsize=(3.0 + 1.1 * len(xlabels), 1.2 + 0.8 * len(ylabels) * len(ps)),
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
     im = None
-    for ax, (mode, noise) in zip(axes[0], panels, strict=True):
-        sub = rows[(rows["mode"] == mode) & (rows["noise"] == noise)]
-        z = np.full((len(ps), len(taps)), np.nan)
-        for _, r in sub.iterrows():
-            z[ps.index(r["p"]), taps.index(r["taps"])] = np.log2(r["ratio"])
-        im = ax.imshow(z, cmap="RdBu_r", norm=norm, aspect="auto")
-        for _, r in sub.iterrows():
-            i, j = ps.index(r["p"]), taps.index(r["taps"])
-            star = "*" if r["significant"] else ""
-            ax.text(j, i, f"{100 * r['change']:+.0f}%{star}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(taps)), [str(t) for t in taps])
-        ax.set_yticks(range(len(ps)), [f"{p:g}" for p in ps])
-        ax.set_xlabel("potentiometer taps")
-        ax.set_ylabel("update probability p")
-        label = f"online, noise {noise:g} V" if mode == "online" else "full batch, no noise"
-        ax.set_title(label)
-    fig.colorbar(im, ax=axes[0, -1], label="log$_2$(final error desync / sync)")
-    fig.suptitle(
-        "E2 regime map: change of the final test error, desynchronous vs synchronous "
-        "(blue: desync better; * significant, Wilcoxon with BH-FDR 5 %)"
-    )
+    for ax, p in zip(axes[:, 0], ps, strict=True):
+        grid = np.full((len(ylabels), len(xlabels)), np.nan)
+        for r in rows:
+            if r["p"] != p:
+                continue
+            i, j = ylabels.index(f"{r['board']} {r['task']}"), xlabels.index(r["setting"])
+            ratio = r["B/A"]["ratio"]
+            grid[i, j] = math.log2(ratio) if ratio and math.isfinite(ratio) else np.nan
+            star = "*" if r["regime"] in passed else ""
+            dark = math.isfinite(grid[i, j]) and abs(grid[i, j]) > 0.9
+            ax.text(
+                j, i, f"{ratio:.2f}{star}\n{r['sync_error']:.1e}", ha="center", va="center",
+                fontsize=8, color="white" if dark else "black",
+            )  # fmt: skip
+        im = ax.imshow(grid, cmap="RdBu_r", vmin=-1.5, vmax=1.5, aspect="auto")
+        ax.set_xticks(range(len(xlabels)), xlabels, rotation=30, ha="right")
+        ax.set_yticks(range(len(ylabels)), ylabels)
+        ax.set_title(f"Bernoulli p = {p:g} / synchronous")
+    fig.colorbar(im, ax=axes[:, 0].tolist(), label="log2 of paired ratio B/A (tail error)")
     return save_figure(fig, ctx, "e2_regime_map")
 
 
-def figures(ctx: Context, frames: dict, s: dict, res: dict, traj_dir: Path) -> list[str]:
-    """Draw E2's four figures; return their paths relative to ``ctx.out``."""
-    return [
-        _fig_main(ctx, frames, s, res),
-        _fig_trajectories(ctx, s, traj_dir),
-        _fig_dynamics(ctx, frames, s),
-        _fig_map(ctx, res, s),
+def _fig_controls(ctx: Context, res: dict, s: dict) -> str:
+    plt = pyplot()
+    head = next(r for r in res["regimes"] if r["regime"] == res["largest_gain"])
+    rows = [
+        r
+        for r in res["regimes"]
+        if (r["board"], r["task"], r["setting"]) == (head["board"], head["task"], head["setting"])
     ]
+    comps = list(COMPARISONS)
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    width = 0.8 / max(1, len(rows))
+    for k, r in enumerate(rows):
+        x = np.arange(len(comps)) + (k - (len(rows) - 1) / 2) * width
+        est = np.array([r[c]["ratio"] for c in comps], dtype=float)
+        lo = np.array([r[c]["low"] for c in comps], dtype=float)
+        hi = np.array([r[c]["high"] for c in comps], dtype=float)
+        ax.errorbar(
+            x, est, yerr=[est - lo, hi - est], fmt="o", capsize=3, label=f"p = {r['p']:g}"
+        )  # fmt: skip
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(1.0 - 0.10, color="grey", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(comps)), [c.replace(" (", "\n(") for c in comps], fontsize=8)
+    ax.set_ylabel("paired ratio of tail error (desync B / control)")
+    ax.legend(title="Bernoulli")
+    fig.tight_layout()
+    return save_figure(fig, ctx, "e2_controls")
+
+
+def _fig_trajectories(ctx: Context, res: dict, s: dict, traj_dir: Path) -> str | None:
+    plt = pyplot()
+    head = next(r for r in res["regimes"] if r["regime"] == res["largest_gain"])
+    key = f"{head['board']}_{head['task']}_{head['setting']}"
+    path = traj_dir / (key.replace(" ", "-").replace("%", "pct") + ".npz")
+    if not path.is_file():
+        return None
+    d = np.load(path)
+    sync, desync = d["sync_taps"].astype(int), d["desync_taps"].astype(int)
+    moving = np.ptp(sync[len(sync) // 2 :], axis=0) + np.ptp(desync[len(desync) // 2 :], axis=0)
+    edges = np.sort(np.argsort(-moving, kind="stable")[:4])
+    zoom = ZOOM_UPE * s["updates_per_edge"]
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharey=True, layout="constrained")
+    colors = plt.get_cmap("tab10").colors
+    arms = ((sync, d["sync_upe"], "synchronous"),
+            (desync, d["desync_upe"], f"Bernoulli p = {min(s['ps']):g}"))  # fmt: skip
+    for row, (taps, upe, label) in zip(axes, arms, strict=True):
+        last = upe >= upe[-1] - zoom
+        for c, j in zip(colors, edges, strict=False):
+            row[0].plot(upe, taps[:, j], color=c, lw=0.6, label=f"edge {j}")
+            row[1].plot(upe[last], taps[last, j], color=c, lw=0.8, marker=".", ms=2)
+        row[0].set_title(f"{label}: whole run")
+        row[1].set_title(f"{label}: last {zoom:g} updates per edge, every step")
+        row[0].set_ylabel("tap position")
+    axes[0, 0].legend(ncol=2, fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("updates per edge")
+    return save_figure(fig, ctx, "e2_tap_trajectories")
+
+
+def figures(ctx: Context, frame: pd.DataFrame, s: dict, res: dict, traj_dir: Path) -> list[str]:
+    """Figures E2.1 (regime map), E2.2 (controls), E2.3 (tap trajectories)."""
+    paths = [_fig_map(ctx, res, s), _fig_controls(ctx, res, s)]
+    traj = _fig_trajectories(ctx, res, s, traj_dir)
+    return paths + ([traj] if traj else [])
+
+
+# ---------------------------------------------------------------------------- report
+def _passed(verdicts: dict, cid: str) -> dict[str, str]:
+    crit = next(c for c in verdicts["criteria"] if c["id"] == cid)
+    return crit["regimes"]
+
+
+def _rt(d: dict) -> str:
+    return ratio_text(d["ratio"], d["low"], d["high"])
+
+
+def _frac(d: dict) -> str:
+    return f"{d['fraction']:.2f} [{d['low']:.2f}, {d['high']:.2f}]"
+
+
+def explanation(s: dict) -> str:
+    """What the numbers say about the gain and its mechanism, regime by regime (words chosen
+    from the measured cells, never typed in)."""
+    v = s["verdicts"]
+    rows = {r["regime"]: r for r in s["regimes"]}
+    gain = _passed(v, "C2-gain")
+    won = [r for r, o in gain.items() if o == "pass"]
+    lost = [r for r, o in _passed(v, "C2-gain").items() if rows[r]["B/A"]["low"] > 1]
+    out = [
+        f"Desync beats sync by the pre-registered margin in {len(won)} of {len(gain)} "
+        f"regimes" + (f" ({'; '.join(won)})" if won else "") + f"; sync is significantly "
+        f"better (95 % interval of B/A above 1, uncorrected) in {len(lost)}"
+        + (f" ({'; '.join(lost)})" if lost else "")
+        + "."
+    ]
+    if won:
+        by_d = [r for r in won if rows[r]["B/D"]["ratio"] >= MATCH]
+        by_c = [r for r in won if rows[r]["B/C"]["ratio"] >= MATCH]
+        by_e = [r for r in won if rows[r]["B/E"]["ratio"] >= MATCH]
+        trapped = [r for r in won if rows[r]["not_minimum"]["fraction"] > 0.5]
+        escaped = [r for r in won if rows[r]["escaped"]["fraction"] > 0.5]
+        best_eq = [r for r in won if rows[r]["best B/A"]["high"] >= 1 >= rows[r]["best B/A"]["low"]]
+        n = len(won)
+        out.append(
+            f"Where desync wins, a synchronous mini-batch of 1/p examples matches or beats it "
+            f"(B/D ≥ {MATCH:g}) in {len(by_d)} of {n}, the deterministic staggered schedule in "
+            f"{len(by_c)} of {n}, and synchronous comparator dither in {len(by_e)} of {n}; the "
+            f"synchronous state is not a discrete local minimum in more than half of the "
+            f"replicas in {len(trapped)} of {n}, desync started from it escapes in more than "
+            f"half in {len(escaped)} of {n}, and the best train error visited in the tail is "
+            f"indistinguishable between the arms (95 % interval of best B/A covers 1) in "
+            f"{len(best_eq)} of {n}."
+        )
+    counts = ", ".join(
+        f"{c['id']} in {sum(o == 'pass' for o in c['regimes'].values())}" for c in v["criteria"]
+    )
+    out.append(f"Regimes passing each criterion (of {len(gain)}): {counts}.")
+    both = [r for r in won if r in _mech_pass(v)]
+    out.append(
+        "The gain and every mechanism criterion pass together in "
+        + (f"{len(both)} regime(s): {'; '.join(both)}." if both else "no regime.")
+    )
+    return " ".join(out)
+
+
+def _mech_pass(v: dict) -> set[str]:
+    ids = [c["id"] for c in v["criteria"] if c["claim"] == "2 (mechanism)"]
+    sets = [{r for r, o in _passed(v, i).items() if o == "pass"} for i in ids]
+    return set.intersection(*sets) if sets else set()
+
+
+def report_body(s: dict) -> str:
+    """The Markdown body of E2's section, from its summary."""
+    st = s["settings"]
+    n = s["regimes"][0]["n"] if s["regimes"] else 0
+    head = next(r for r in s["regimes"] if r["regime"] == s["largest_gain"])
+    table = md_table(
+        [
+            "regime", "sync error (V²)", "B/A", "B/A equal examples", "B/C", "B/D", "B/E",
+            "best visited B/A", "sync state not a minimum", "escaped", "at an end tap A / B",
+            "tap MSD A / B (taps²)",
+        ],
+        [
+            [
+                r["regime"], fmt(r["sync_error"]), _rt(r["B/A"]),
+                _rt(r["B/A (equal examples)"]), _rt(r["B/C"]), _rt(r["B/D"]), _rt(r["B/E"]),
+                _rt(r["best B/A"]), _frac(r["not_minimum"]), _frac(r["escaped"]),
+                f"{100 * r['sat_A']:.0f} % / {100 * r['sat_B']:.0f} %",
+                f"{fmt(r['msd_A'], 2)} / {fmt(r['msd_B'], 2)}",
+            ]
+            for r in s["regimes"]
+        ],
+    )  # fmt: skip
+    variants = "; ".join(
+        f"{k} ({', '.join(f'{a} = {b}' for a, b in d.items())})" for k, d in st["variants"].items()
+    )
+    m = st["main"]
+    setup = (
+        f"**Setup.** Boards: the assumed 16-edge lab board and the 32-edge 4 × 4 torus. Tasks "
+        f"on each: allostery (one example; its error is the train error), teacher regression "
+        f"(10 train, 40 test examples) and Iris (levels, 30 train). Stepped coupled learning, "
+        f"η = {st['eta']:g}, {st['r_min']:g}–{st['r_max']:g} Ω linear taps, started at the "
+        f"middle tap. Arms at U = {st['updates_per_edge']:g} updates per edge: A synchronous "
+        f"(one example per step); B Bernoulli(p), p in {st['ps']}; C Staggered(1/p) (every "
+        f"edge once per 1/p steps, no randomness); D synchronous with a mini-batch of 1/p "
+        f"examples; E synchronous with Gaussian noise on the measured drops, set so that an "
+        f"edge's expected move in its signal's direction, averaged over the examples and "
+        f"signal-carrying edges at the start, is p taps per step, as under Bernoulli(p). "
+        f"Equal examples: B(p) at U has seen U/p examples, as have A and E run "
+        f"to U/p updates per edge (A_ex, E_ex: the same runs read at the longer budget), and "
+        f"C and D at U. With one example (allostery) D is A, step for step. Final error: "
+        f"mean over the last {100 * st['tail']:g} % of the run. "
+        f"Main setting: {m['taps']} taps, dead band {m['deadband_rel']:g}, offset "
+        f"{m['offset_rel']:g} (fractions of the median initial comparator signal), "
+        f"{m['sampling']} order, {m['ticks']} tick per example; one factor changed at a time: "
+        f"{variants}. Trap test: is the tap state the synchronous board holds at U a discrete "
+        f"local minimum of the training error over all single-tap moves "
+        f"(`diagnostics.local_minimum`)? Escape test: Bernoulli(p) started from that state, "
+        f"for {st['escape_upe']:g} updates per edge: does its training error reach "
+        f"{100 * st['escape_delta']:g} % below the state's? (With a dead band or an offset the "
+        f"escape run recalibrates both to the signal at its start.) {n} replicas per regime; "
+        f"replica i has task seed i and training seed i in every arm (paired)."
+    )
+    captions = [
+        f"**Figure E2.1 — Regime map.** Paired geometric-mean ratio B/A of the tail test error "
+        f"(Bernoulli(p) over synchronous, equal updates per edge; colour log2, blue = desync "
+        f"better) for every board and task (rows) and setting (columns), one panel per p; "
+        f"below each ratio the median absolute synchronous error (V²); * = C2-gain passes "
+        f"(Bonferroni over all regimes). n = {n} paired replicas per cell.",
+        f"**Figure E2.2 — Controls in the regime with the largest gain** ({head['board']} "
+        f"{head['task']}, {head['setting']}). Paired ratios of Bernoulli(p) to A "
+        f"(synchronous), C (staggered), D (mini-batch 1/p), E (dither) at equal updates per "
+        f"edge, and to A and E at equal examples; bars: 95 % t-intervals of the geometric "
+        f"mean over n = {n} replicas (uncorrected); dashed line: the 10 % margin.",
+        f"**Figure E2.3 — Tap trajectories** of the four edges that move most (in the second "
+        f"half of the run), replica 0 of {head['board']} {head['task']}, {head['setting']}: "
+        f"synchronous (top) and Bernoulli p = {min(st['ps']):g} (bottom), every step; left "
+        f"the whole run of {st['updates_per_edge']:g} updates per edge, right its last "
+        f"{100 * ZOOM_UPE:g} %. One replica, n = 1: an illustration, not a statistic.",
+    ]
+    figs = "\n\n".join(
+        f"![{Path(p).stem}]({p})\n\n{cap} ([PDF]({Path(p).with_suffix('.pdf')}))"
+        for p, cap in zip(s["figures"], captions, strict=False)
+    )
+    return f"""{mode_note(s)}{setup}
+
+{criteria_section(s["verdicts"])}
+**What explains the gain.** {explanation(s)}
+
+<details><summary>Every regime ({len(s["regimes"])}): medians, paired ratios [95 % t-interval,
+uncorrected], trap and escape fractions [Clopper-Pearson 95 %], fraction of edge-time at an
+end tap and tap-space mean-squared displacement per edge over {st["record_upe"]:g} updates
+per edge, both in the tail</summary>
+
+{table}
+
+</details>
+
+{figs}
+
+Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
+"""
