@@ -272,6 +272,11 @@ def _score(errors: np.ndarray) -> float:
     return float(np.mean(np.log(np.clip(errors, FLOOR, None))))
 
 
+def _geo(errors: np.ndarray) -> float:
+    """Geometric mean of the finite errors (NaN when none is finite)."""
+    return geo_mean_ci(errors[np.isfinite(errors)])[0]
+
+
 def regime_name(d: float) -> str:
     """The regime of lr = edge / d, as verdicts name it."""
     return "lr = edge" if d == 1 else f"lr = edge/{d:g}"
@@ -373,6 +378,8 @@ def analyse(frame: pd.DataFrame, s: dict) -> dict:
                         "p": p,
                         "divisor": pick[p],
                         "sync_divisor": pick[1.0],
+                        "error": _geo(errs[(task, eta, pick[p], p)][:, col]),
+                        "sync_error": _geo(sync_e),
                         "ratio": math.exp(m),
                         "low": math.exp(lo),
                         "high": math.exp(hi),
@@ -688,12 +695,24 @@ def _best_table(s: dict) -> str:
             f"{r['p']:g}",
             regime_name(r["divisor"]),
             regime_name(r["sync_divisor"]),
+            fmt(r["error"]),
+            fmt(r["sync_error"]),
             ratio_text(r["ratio"], r["low"], r["high"]),
         ]
         for r in s["best"]
     ]
     return md_table(
-        ["task", "η", "p", "desync's best lr", "sync's best lr", "ratio [95 % CI]"], rows
+        [
+            "task",
+            "η",
+            "p",
+            "desync's best lr",
+            "sync's best lr",
+            "desync error (V²)",
+            "sync error (V²)",
+            "paired ratio [95 % CI]",
+        ],
+        rows,
     )
 
 
