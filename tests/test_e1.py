@@ -183,3 +183,17 @@ def test_arm_condition_reads_every_budget_on_the_same_run():
     assert np.isfinite(frame["error"]).all()
     end = frame[frame["upe"] == 20].set_index(["seed", "p"])["error"]
     assert (end < frame[frame["upe"] == 0].set_index(["seed", "p"])["error"]).all()
+
+
+def test_errors_below_the_floor_tie_instead_of_comparing_round_off():
+    # both arms learn the task; sync reaches 1e-25, desync 1e-18 (both far below 1 uV RMS)
+    def err(d, p, seed, upe):
+        if upe == 0:
+            return 1e-3
+        return (1e-18 if p < 1 else 1e-25) * _noise(seed, upe, p)
+
+    frame = _frame(err)
+    res = e1.analyse(frame, {**SETTINGS, "error_floor": 1e-12})
+    assert all(r["ratio"] == pytest.approx(1.0) for r in res["ratios"])
+    raw = e1.analyse(frame, SETTINGS)  # without a floor the round-off ratio is 1e7
+    assert all(r["ratio"] == pytest.approx(1e7, rel=0.05) for r in raw["ratios"])

@@ -49,7 +49,7 @@ from .common import (
     save_figure,
 )
 from .criteria import Cell
-from .report import criteria_section, fmt, md_table, mode_note, ratio_text
+from .report import ci_text, criteria_section, fmt, md_table, mode_note
 
 NAME = "e1"
 MODULE = "e1_idealised"
@@ -250,14 +250,18 @@ def log_ratios(a, b, diverged_factor: float) -> np.ndarray:
     return np.where(bad_a & bad_b, 0.0, out)
 
 
-def error_arrays(frame: pd.DataFrame) -> tuple[dict, np.ndarray]:
+def error_arrays(frame: pd.DataFrame, floor: float = 0.0) -> tuple[dict, np.ndarray]:
     """(task, eta, divisor, p) -> errors, shape (seeds, records), rows in seed order; and
-    the grid of updates per edge."""
+    the grid of updates per edge. Finite errors below ``floor`` are raised to it: two runs
+    that both learnt the task below the resolution tie instead of comparing round-off."""
     grid = np.sort(frame["upe"].unique())
     out = {}
     for key, g in frame.groupby(["task", "eta", "divisor", "p"]):
         wide = g.pivot(index="seed", columns="upe", values="error").sort_index()
-        out[(key[0], float(key[1]), float(key[2]), float(key[3]))] = wide[grid].to_numpy()
+        e = wide[grid].to_numpy()
+        out[(key[0], float(key[1]), float(key[2]), float(key[3]))] = np.where(
+            np.isfinite(e), np.maximum(e, floor), np.inf
+        )
     return out, grid
 
 
@@ -292,7 +296,7 @@ def analyse(frame: pd.DataFrame, s: dict) -> dict:
     s : dict
         The settings.
     """
-    errs, grid = error_arrays(frame)
+    errs, grid = error_arrays(frame, s.get("error_floor", 0.0))
     ps = [float(p) for p in s["ps"]]
     desync = [p for p in ps if p != 1.0]
     cap = s["diverged_factor"]
@@ -685,7 +689,7 @@ def _ratio_table(s: dict) -> str:
                         r = _find(
                             s["ratios"], task=task, eta=float(eta), divisor=float(d), p=p, budget=b
                         )
-                        row.append(ratio_text(r["ratio"], r["low"], r["high"]))
+                        row.append(ci_text(r["ratio"], r["low"], r["high"]))
                 rows.append(row)
     return md_table(header, rows)
 
@@ -700,7 +704,7 @@ def _best_table(s: dict) -> str:
             regime_name(r["sync_divisor"]),
             fmt(r["error"]),
             fmt(r["sync_error"]),
-            ratio_text(r["ratio"], r["low"], r["high"]),
+            ci_text(r["ratio"], r["low"], r["high"]),
         ]
         for r in s["best"]
     ]
@@ -812,7 +816,9 @@ def report(s: dict) -> tuple[str, str]:
         f"at {budgets} updates per edge on the same runs. Seed s fixes network, task and "
         "training streams for every arm; each seed is its own network, so the per-seed log "
         "ratios are independent pairs (geometric-mean ratio, Student-t interval on the logs). "
-        f"A diverged run counts as {st['diverged_factor']:g}× the error of a finished partner."
+        f"A diverged run counts as {st['diverged_factor']:g}× the error of a finished partner; "
+        f"errors below {st.get('error_floor', 0.0):g} V² count as {st.get('error_floor', 0.0):g} "
+        "(the task is learnt: both arms tie there instead of comparing round-off)."
     )
     captions = {
         "e1_ratio_curves": (
