@@ -1,16 +1,28 @@
 """E1: idealised coupled learning, synchronous against desynchronous (claim 1).
 
-Continuous coupled learning on random planar networks (``Network.random``) of several sizes,
-on three tasks (allostery, regression, Iris), with ``Bernoulli(p)`` schedules for every ``p``
-in the settings (``p = 1`` is synchronous). Every run stops at the same number of updates per
-edge. Seed ``s`` fixes the network, the task and the training streams, and is shared by every
-``p``, so final errors are compared per seed (paired ratios).
+Continuous coupled learning on 64-node random planar networks (``Network.random``), on
+allostery, regression, Iris and a wide 8-input x 8-output regression (64 function dimensions
+against about 112 edges), with ``Bernoulli(p)`` schedules (``p = 1`` is synchronous) and two
+nudges (eta = 0.5 and 0.05). The test is built so that it could fail:
 
-The runs go through ``circuitlearn.sweep`` (one sweep directory per task under
-``OUT/e1/``), so an interrupted reproduction resumes without recomputing finished runs.
+1. **Stability edge.** For each task and nudge, synchronous runs on a geometric grid of
+   learning rates find the smallest lr at which most probe seeds are unstable (they diverge,
+   or their training error rises from one step to the next by more than ``rise``): the
+   *edge*.
+2. **Arms at lr = edge / d** for d in ``divisors`` (a decade below the edge, and the edge
+   itself for the best-lr comparison), each run to the largest budget; errors are read at
+   every budget (updates per edge) on the same runs.
+3. **Paired log ratios** (desync / sync), seed by seed: seed ``s`` fixes the network, the task
+   and the training streams for every arm, and each seed is its own network, so the ratios
+   are independent pairs (Student-t interval on the logs, no clusters).
 
-Claim 1 is tested on the error the task is judged by: the training error for allostery (it
-has one example and no test set), the test error for regression and Iris.
+The verdict follows from the pre-registered criteria in ``e1_idealised.toml``
+(``C1-noninferior``: every cell below a 10 % margin, regimes named by lr / edge;
+``C1-best-lr``: each arm at its own best lr). The runs go through
+``common.run_conditions``: one condition per (task, nudge) for the probe and per (task,
+nudge, lr) for the arms, each cached on disk, so a rerun resumes. The networks differ from
+seed to seed (edge counts too), so they cannot be stacked into one ``train_many``
+computation: each condition loops over its seeds.
 """
 
 from __future__ import annotations
@@ -21,15 +33,26 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..analysis import geo_mean_ci, log_band, mean_ci, ratio_ci
-from ..results import sweep_histories
-from ..schedules import Bernoulli, steps_for
-from ..store import canonical_hash
-from ..sweep import sweep
-from .common import Context, load_settings, pyplot, save_figure
-from .report import ci_text, figure_links, md_table, mode_note, pct, pval_text, ratio_text
+from .. import tasks as task_makers
+from ..analysis import geo_mean_ci, mean_ci
+from ..errors import TrainingDiverged
+from ..network import Network
+from ..rules import CoupledLearning
+from ..schedules import steps_for, synchronous_if_one
+from ..train import train
+from .common import (
+    Context,
+    judge_criteria,
+    load_settings,
+    pyplot,
+    run_conditions,
+    save_figure,
+)
+from .criteria import Cell
+from .report import ci_text, criteria_section, fmt, md_table, mode_note
 
 NAME = "e1"
+MODULE = "e1_idealised"
 TITLE = "E1: idealised simulation (continuous coupled learning)"
 #: Heading of this experiment's section in ``results.md``.
 HEADING = "Claim 1 — desync does not degrade idealised learning (E1)"
@@ -38,390 +61,818 @@ CLAIM = (
     "Claim 1: in idealised simulation, desynchronous updates do not degrade the final "
     "error (at equal updates per edge)."
 )
+#: The error each task is judged by (allostery has one example and no test set).
 METRIC = {"allostery": "train_error", "regression": "test_error", "iris": "test_error"}
-SEED_KEYS = {
-    "allostery": "network.seed|task.seed|train.seed",
-    "regression": "network.seed|task.seed|train.seed",
-    "iris": "network.seed|task.seed|task.node_seed|train.seed",
-}
+FLOOR = 1e-300  # errors are clipped to this before logs (a task learnt to round-off)
 
 
-def sweep_spec(task: str, s: dict) -> dict:
-    """The sweep spec of one task: sizes x seeds x p, every p to the same updates per edge.
+# ---------------------------------------------------------------------------- the runs
+def make_task(spec: dict, net: Network, seed: int):
+    """The task of ``spec`` (a ``[full.tasks.*]`` table: ``kind`` plus its arguments) on
+    ``net``; ``seed`` draws its node roles, teacher and split (Iris: split and roles)."""
+    kwargs = {k: v for k, v in spec.items() if k != "kind"}
+    if spec["kind"] == "iris":
+        return task_makers.iris(net, seed=seed, node_seed=seed, **kwargs)
+    return getattr(task_makers, spec["kind"])(net, seed=seed, **kwargs)
+
+
+def metric_of(spec: dict) -> str:
+    """The judged error column of a task spec."""
+    return METRIC[spec["kind"]]
+
+
+def _instance(c: dict, seed: int):
+    net = Network.random(c["n_nodes"], seed=seed)
+    return net, make_task(c["task"], net, seed)
+
+
+def train_to_budget(net, task, lr, eta, p, upe, record_upe, seed, callback=None):
+    """One run of continuous coupled learning under ``synchronous_if_one(p)`` to ``upe``
+    updates per edge, recorded every ``record_upe`` updates per edge.
+
+    Returns
+    -------
+    history : DataFrame
+        The run's history up to its end (or to its last record if it diverged).
+    diverged : bool
+    """
+    schedule = synchronous_if_one(p)
+    n_edges = net.n_edges
+    steps = steps_for(upe, schedule, n_edges)
+    every = max(1, steps_for(record_upe, schedule, n_edges))
+    rule = CoupledLearning(lr=lr, eta=eta)
+    try:
+        res = train(
+            net,
+            task,
+            rule,
+            schedule,
+            steps=steps,
+            seed=seed,
+            record_every=every,
+            progress=False,
+            callback=callback,
+        )
+    except TrainingDiverged as exc:
+        hist = exc.result.history if exc.result is not None else pd.DataFrame()
+        return hist, True
+    return res.history, False
+
+
+def probe_condition(c: dict) -> pd.DataFrame:
+    """Synchronous runs of one (task, nudge) on the probe lr grid: one row per (lr, seed)
+    saying whether the run was unstable (diverged, or its training error rose by more than
+    ``rise`` from one step to the next)."""
+    rows = []
+    for seed in range(c["seeds"]):
+        net, task = _instance(c, seed)
+        for lr in c["lrs"]:
+            state = {"prev": math.inf, "max_rise": 0.0, "upe": 0.0}
+
+            def watch(step, _state, row, st=state):
+                e = float(np.ravel(row["train_error"])[0])
+                st["upe"] = float(np.ravel(row["updates_per_edge"])[0])
+                if math.isfinite(st["prev"]) and st["prev"] > 0:
+                    st["max_rise"] = max(st["max_rise"], e / st["prev"] - 1.0)
+                st["prev"] = e
+                return st["max_rise"] <= c["rise"]  # stop at the first rise
+
+            _, diverged = train_to_budget(
+                net, task, lr, c["eta"], 1.0, c["updates_per_edge"], 1.0, seed, watch
+            )
+            rows.append(
+                {
+                    "seed": seed,
+                    "lr": float(lr),
+                    "n_edges": net.n_edges,
+                    "diverged": diverged,
+                    "max_rise": state["max_rise"],
+                    "unstable": diverged or state["max_rise"] > c["rise"],
+                    "stopped_at": state["upe"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def arm_condition(c: dict) -> pd.DataFrame:
+    """Every seed and p of one (task, nudge, lr): the judged error on the grid of updates per
+    edge ``0, record_upe, ..., upe`` (``inf`` from the record where a run diverged on)."""
+    grid = np.arange(0.0, c["updates_per_edge"] + c["record_upe"] / 2, c["record_upe"])
+    metric = metric_of(c["task"])
+    frames = []
+    for seed in range(c["seeds"]):
+        net, task = _instance(c, seed)
+        for p in c["ps"]:
+            hist, diverged = train_to_budget(
+                net, task, c["lr"], c["eta"], p, c["updates_per_edge"], c["record_upe"], seed
+            )
+            err = np.full(grid.size, np.inf)
+            acc = np.full(grid.size, np.nan)
+            if len(hist):
+                idx = np.rint(hist["updates_per_edge"].to_numpy() / c["record_upe"]).astype(int)
+                keep = idx < grid.size
+                vals = hist[metric].to_numpy(dtype=float)[keep]
+                err[idx[keep]] = np.where(np.isfinite(vals), vals, np.inf)
+                if "test_accuracy" in hist:
+                    acc[idx[keep]] = hist["test_accuracy"].to_numpy(dtype=float)[keep]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "seed": seed,
+                        "p": float(p),
+                        "n_edges": net.n_edges,
+                        "upe": grid,
+                        "error": err,
+                        "accuracy": acc,
+                        "diverged": diverged,
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------- statistics
+def probe_grid(probe: dict) -> list[float]:
+    """The probe's geometric lr grid (S/V^2)."""
+    return [probe["lr_min"] * probe["factor"] ** i for i in range(probe["count"])]
+
+
+def stability_edge(frame: pd.DataFrame, majority: float, factor: float) -> dict:
+    """The smallest probe lr at which more than ``majority`` of the seeds are unstable.
 
     Parameters
     ----------
-    task : str
-        ``"allostery"``, ``"regression"`` or ``"iris"``.
-    s : dict
-        The experiment settings.
+    frame : DataFrame
+        ``probe_condition`` rows of one (task, nudge).
+    majority : float
+        Fraction of unstable seeds that marks the edge.
+    factor : float
+        Grid factor: when no grid lr is unstable, the edge is put one step beyond the grid
+        and ``found`` is False.
 
     Returns
     -------
     dict
-        ``{"sweep", "base", "grid"}`` for ``circuitlearn.sweep``.
+        ``edge`` (S/V^2), ``found``, ``below`` (the grid lr under the edge, None at the
+        grid's start) and ``fractions`` (lr -> unstable fraction).
     """
-    upe = s["updates_per_edge"]
-    n_keys = SEED_KEYS[task].count("|") + 1
-    ps = []
-    for p in s["ps"]:
-        # Bernoulli's rate does not depend on the network, whose size varies over the grid
-        steps = steps_for(upe, Bernoulli(p), n_edges=1)
-        ps.append([float(p), max(1, round(steps / s["records"]))])
+    frac = frame.groupby("lr")["unstable"].mean().sort_index()
+    lrs = list(frac.index)
+    over = [lr for lr in lrs if frac[lr] > majority]
+    if over:
+        edge, found = over[0], True
+    else:
+        edge, found = lrs[-1] * factor, False
+    below = [lr for lr in lrs if lr < edge]
     return {
-        "sweep": {"name": f"e1-{task}"},
-        "base": {
-            "name": f"e1-{task}",
-            "network": {"kind": "random", "n_nodes": s["sizes"][0], "seed": 0},
-            "task": {"kind": task, **s["tasks"][task]},
-            "rule": {"kind": "CoupledLearning", "lr": s["lr"][task], "eta": s["eta"]},
-            "schedule": {"kind": "Bernoulli", "p": 1.0},
-            "train": {"updates_per_edge": upe, "seed": 0},
-        },
-        "grid": {
-            "network.n_nodes": list(s["sizes"]),
-            SEED_KEYS[task]: [[i] * n_keys for i in range(s["seeds"])],
-            "schedule.p|train.record_every": ps,
-        },
+        "edge": float(edge),
+        "found": found,
+        "below": float(below[-1]) if below else None,
+        "fractions": {f"{lr:g}": float(v) for lr, v in frac.items()},
     }
 
 
-def _curves(hist: pd.DataFrame, metric: str, grid: np.ndarray) -> dict:
-    """(n_nodes, p) -> array (seeds, len(grid)) of the metric interpolated on ``grid``."""
-    out: dict = {}
-    for (n, p), g in hist.groupby(["network.n_nodes", "schedule.p"]):
-        rows = []
-        for _, run in g.groupby("run_id"):
-            run = run.sort_values("updates_per_edge")
-            rows.append(np.interp(grid, run["updates_per_edge"], run[metric]))
-        out[(int(n), float(p))] = np.array(rows)
-    return out
+def log_ratios(a, b, diverged_factor: float) -> np.ndarray:
+    """Paired log ratios ``log(a / b)`` of errors in which ``inf`` marks a diverged run.
 
-
-def _monotone_violations(hist: pd.DataFrame, rel: float = 0.01) -> dict:
-    """Per size: fraction of synchronous runs whose training error ever rises by more than
-    ``rel`` (relative) between two records: a sign of a learning rate too large."""
-    out = {}
-    sync = hist[hist["schedule.p"] == 1.0]
-    for n, g in sync.groupby("network.n_nodes"):
-        bad = []
-        for _, run in g.groupby("run_id"):
-            e = run.sort_values("updates_per_edge")["train_error"].to_numpy()
-            bad.append(bool(np.any(e[1:] > e[:-1] * (1 + rel))))
-        out[int(n)] = float(np.mean(bad))
-    return out
-
-
-def analyse(tables: dict[str, pd.DataFrame], s: dict) -> tuple[list[dict], dict]:
-    """Rows of the final-error table and the claim-1 cells.
-
-    Returns
-    -------
-    rows : list of dict
-        One per (task, size, p): geometric-mean final error with its 95 % CI, the paired
-        ratio to ``p = 1`` with its CI and Wilcoxon p-value, and Iris test accuracy.
-    claim : dict
-        ``cells`` (one per task, size and claimed p) and the ``verdict``.
+    A diverged ``a`` against a finished ``b`` counts as ``log(diverged_factor)``, the
+    reverse as its negative, two diverged runs as a tie (0), so that a divergence weighs
+    against its arm instead of dropping out of the comparison.
     """
-    rows = []
-    tol = s["tolerance"]
-    for task, table in tables.items():
-        metric = METRIC[task]
-        for n in s["sizes"]:
-            at_n = table[table["network.n_nodes"] == n]
-            ref = at_n[at_n["schedule.p"] == 1.0].set_index("train.seed")[metric]
-            for p in s["ps"]:
-                cur = at_n[at_n["schedule.p"] == p].set_index("train.seed")[metric]
-                gm, lo, hi = geo_mean_ci(cur.to_numpy())
-                seeds = ref.index.intersection(cur.index)
-                rc = ratio_ci(cur.loc[seeds].to_numpy(), ref.loc[seeds].to_numpy())
-                row = {
-                    "task": task,
-                    "n_nodes": int(n),
-                    "p": float(p),
-                    "metric": metric,
-                    "n": int(cur.notna().sum()),
-                    "error": gm,
-                    "error_low": lo,
-                    "error_high": hi,
-                    "ratio": rc["ratio"] if p != 1.0 else 1.0,
-                    "ratio_low": rc["low"] if p != 1.0 else 1.0,
-                    "ratio_high": rc["high"] if p != 1.0 else 1.0,
-                    "p_wilcoxon": rc["p_wilcoxon"] if p != 1.0 else math.nan,
-                }
-                if "test_accuracy" in at_n:
-                    acc = at_n[at_n["schedule.p"] == p]["test_accuracy"]
-                    row["accuracy"], row["accuracy_low"], row["accuracy_high"] = mean_ci(acc)
-                rows.append(row)
-    cells = []
-    for r in rows:
-        if r["p"] in s["claim_ps"]:
-            change = r["ratio"] - 1.0
-            if abs(change) <= tol:
-                verdict = "within"
-            elif change < 0:
-                verdict = "better"
-            else:
-                verdict = "worse"
-            ci_inside = r["ratio_low"] >= 1 - tol and r["ratio_high"] <= 1 + tol
-            cells.append(
-                {
-                    "task": r["task"],
-                    "n_nodes": r["n_nodes"],
-                    "p": r["p"],
-                    "ratio": r["ratio"],
-                    "ratio_low": r["ratio_low"],
-                    "ratio_high": r["ratio_high"],
-                    "change": change,
-                    "cell": verdict,
-                    "ci_inside": bool(ci_inside),
-                    "n": r["n"],
-                }
-            )
-    worse = [c for c in cells if c["cell"] == "worse"]
-    if not worse:
-        verdict = "supported"
-    elif len(worse) == len(cells):
-        verdict = "not supported"
-    else:
-        verdict = "supported only in a stated regime"
-    return rows, {"cells": cells, "verdict": verdict, "tolerance": tol}
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    bad_a, bad_b = ~np.isfinite(a), ~np.isfinite(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.log(np.clip(a, FLOOR, None)) - np.log(np.clip(b, FLOOR, None))
+    cap = math.log(diverged_factor)
+    out = np.where(bad_a & ~bad_b, cap, out)
+    out = np.where(bad_b & ~bad_a, -cap, out)
+    return np.where(bad_a & bad_b, 0.0, out)
 
 
-def _figures(ctx: Context, curves: dict, grid: np.ndarray, rows: list[dict], s: dict) -> list:
-    plt = pyplot()
-    tasks = list(s["tasks"])
-    sizes = s["sizes"]
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(s["ps"])))
+def error_arrays(frame: pd.DataFrame, floor: float = 0.0) -> tuple[dict, np.ndarray]:
+    """(task, eta, divisor, p) -> errors, shape (seeds, records), rows in seed order; and
+    the grid of updates per edge. Finite errors below ``floor`` are raised to it: two runs
+    that both learnt the task below the resolution tie instead of comparing round-off."""
+    grid = np.sort(frame["upe"].unique())
+    out = {}
+    for key, g in frame.groupby(["task", "eta", "divisor", "p"]):
+        wide = g.pivot(index="seed", columns="upe", values="error").sort_index()
+        e = wide[grid].to_numpy()
+        out[(key[0], float(key[1]), float(key[2]), float(key[3]))] = np.where(
+            np.isfinite(e), np.maximum(e, floor), np.inf
+        )
+    return out, grid
+
+
+def _col(grid: np.ndarray, upe: float) -> int:
+    return int(np.argmin(np.abs(grid - upe)))
+
+
+def _score(errors: np.ndarray) -> float:
+    """Mean log error over seeds (inf when any run diverged): the best-lr criterion."""
+    if not np.all(np.isfinite(errors)):
+        return math.inf
+    return float(np.mean(np.log(np.clip(errors, FLOOR, None))))
+
+
+def _geo(errors: np.ndarray) -> float:
+    """Geometric mean of the finite errors (NaN when none is finite)."""
+    return geo_mean_ci(errors[np.isfinite(errors)])[0]
+
+
+def regime_name(d: float) -> str:
+    """The regime of lr = edge / d, as verdicts name it."""
+    return "lr = edge" if d == 1 else f"lr = edge/{d:g}"
+
+
+def analyse(frame: pd.DataFrame, s: dict) -> dict:
+    """The criteria cells, ratio rows, best-lr rows, error rows and ratio curves.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        All ``arm_condition`` rows, with ``task``, ``eta``, ``divisor`` and ``lr`` columns.
+    s : dict
+        The settings.
+    """
+    errs, grid = error_arrays(frame, s.get("error_floor", 0.0))
+    ps = [float(p) for p in s["ps"]]
+    desync = [p for p in ps if p != 1.0]
+    cap = s["diverged_factor"]
+    final = max(s["budgets"])
+    cells = {"C1-noninferior": [], "C1-best-lr": []}
+    ratios, errors, best, curves = [], [], [], []
+    for task in s["run_tasks"]:
+        for eta in map(float, s["etas"]):
+            for d in map(float, s["divisors"]):
+                for p in ps:
+                    e = errs[(task, eta, d, p)]
+                    for b in s["budgets"]:
+                        col = e[:, _col(grid, b)]
+                        gm, lo, hi = geo_mean_ci(col[np.isfinite(col)])
+                        errors.append(
+                            {
+                                "task": task,
+                                "eta": eta,
+                                "divisor": d,
+                                "p": p,
+                                "budget": b,
+                                "error": gm,
+                                "error_low": lo,
+                                "error_high": hi,
+                                "diverged": int((~np.isfinite(col)).sum()),
+                                "n": int(col.size),
+                            }
+                        )
+                for p in desync:
+                    lr_ = log_ratios(errs[(task, eta, d, p)], errs[(task, eta, d, 1.0)], cap)
+                    for b in s["budgets"]:
+                        v = lr_[:, _col(grid, b)]
+                        m, lo, hi = mean_ci(v)
+                        ratios.append(
+                            {
+                                "task": task,
+                                "eta": eta,
+                                "divisor": d,
+                                "p": p,
+                                "budget": b,
+                                "ratio": math.exp(m),
+                                "low": math.exp(lo),
+                                "high": math.exp(hi),
+                                "n": int(v.size),
+                            }
+                        )
+                        if d in s["claim_divisors"]:
+                            cells["C1-noninferior"].append(
+                                Cell(
+                                    regime_name(d),
+                                    f"{task}, eta = {eta:g}, {b:g} updates per edge, "
+                                    f"p = {p:g} / sync",
+                                    v,
+                                )
+                            )
+                    if d == s["curve_divisor"]:
+                        cm = [mean_ci(lr_[:, j]) for j in range(grid.size)]
+                        curves.append(
+                            {
+                                "task": task,
+                                "eta": eta,
+                                "p": p,
+                                "upe": grid.tolist(),
+                                "ratio": [math.exp(x[0]) for x in cm],
+                                "low": [math.exp(x[1]) for x in cm],
+                                "high": [math.exp(x[2]) for x in cm],
+                            }
+                        )
+            # each arm at its own best lr, at the largest budget
+            col = _col(grid, final)
+            pick = {}
+            for p in ps:
+                scores = {d: _score(errs[(task, eta, float(d), p)][:, col]) for d in s["divisors"]}
+                pick[p] = float(min(scores, key=lambda d: (scores[d], d)))
+            sync_e = errs[(task, eta, pick[1.0], 1.0)][:, col]
+            for p in desync:
+                v = log_ratios(errs[(task, eta, pick[p], p)][:, col], sync_e, cap)
+                m, lo, hi = mean_ci(v)
+                best.append(
+                    {
+                        "task": task,
+                        "eta": eta,
+                        "p": p,
+                        "divisor": pick[p],
+                        "sync_divisor": pick[1.0],
+                        "error": _geo(errs[(task, eta, pick[p], p)][:, col]),
+                        "sync_error": _geo(sync_e),
+                        "ratio": math.exp(m),
+                        "low": math.exp(lo),
+                        "high": math.exp(hi),
+                        "n": int(v.size),
+                    }
+                )
+                cells["C1-best-lr"].append(
+                    Cell(
+                        "each arm at its best lr",
+                        f"{task}, eta = {eta:g}, p = {p:g} at {regime_name(pick[p])} / sync at "
+                        f"{regime_name(pick[1.0])}",
+                        v,
+                    )
+                )
+    cells["C1-within-25"] = list(cells["C1-noninferior"])  # the same cells, a wider margin
+    return {
+        "cells": cells,
+        "ratios": ratios,
+        "errors": errors,
+        "best": best,
+        "curves": curves,
+    }
+
+
+# ---------------------------------------------------------------------------- figures
+FINE_RATIO_TICKS = (0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0)
+COARSE_RATIO_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+
+def _ratio_ticks(ax) -> None:
+    """Plain-number ticks on a log ratio axis: fine ones (0.9, 1.1) on a narrow range. The
+    axis is cut at 0.01 and 100 (wider intervals run off the panel)."""
+    lo, hi = ax.get_ylim()
+    lo, hi = max(lo, 0.01), min(hi, 100.0)
+    ax.set_ylim(lo, hi)
+    _log_ticks(ax, "y", FINE_RATIO_TICKS if hi / lo < 4 else COARSE_RATIO_TICKS)
+
+
+def _log_ticks(ax, axis: str, ticks, labels=None, most: int = 7) -> None:
+    """Put plain-number ticks (no minor labels) at those of ``ticks`` inside the axis range,
+    at most ``most`` of them, so that log axes read as numbers."""
+    from matplotlib.ticker import NullFormatter
+
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    inside = [(t, lab) for t, lab in zip(ticks, labels or ticks, strict=True) if lo <= t <= hi]
+    if len(inside) > most:  # keep 1 and thin the rest evenly
+        step = math.ceil(len(inside) / most)
+        keep = {t for t, _ in inside[::step]} | {1.0}
+        inside = [(t, lab) for t, lab in inside if t in keep]
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_minor_formatter(NullFormatter())
+    setter = ax.set_yticks if axis == "y" else ax.set_xticks
+    setter(
+        [t for t, _ in inside], [lab if isinstance(lab, str) else f"{lab:g}" for _, lab in inside]
+    )
+
+
+def _panel_grid(plt, s: dict, height: float = 2.9):
+    tasks, etas = list(s["run_tasks"]), s["etas"]
     fig, axes = plt.subplots(
-        len(sizes),
+        len(etas),
         len(tasks),
-        figsize=(4.2 * len(tasks), 3.3 * len(sizes)),
+        figsize=(3.4 * len(tasks), height * len(etas)),
         layout="constrained",
         squeeze=False,
     )
-    for i, n in enumerate(sizes):
+    return fig, axes, tasks, etas
+
+
+def _figures(ctx: Context, res: dict, edges: dict, s: dict) -> list[str]:
+    from matplotlib.ticker import NullFormatter
+
+    plt = pyplot()
+    tol = 0.10
+    desync = [float(p) for p in s["ps"] if p != 1.0]
+    colours = dict(zip(desync, plt.get_cmap("viridis")(np.linspace(0.15, 0.75, len(desync))),
+                       strict=True))  # fmt: skip
+    paths = []
+
+    # Figure E1.1: paired ratio against updates per edge at the middle lr
+    fig, axes, tasks, etas = _panel_grid(plt, s)
+    for i, eta in enumerate(etas):
         for j, task in enumerate(tasks):
             ax = axes[i, j]
-            for c, p in zip(colours, s["ps"], strict=True):
-                arr = curves[task].get((n, float(p)))
-                if arr is None or not len(arr):
+            for cur in res["curves"]:
+                if cur["task"] != task or cur["eta"] != eta:
                     continue
-                m, lo, hi = log_band(arr)
-                label = "p = 1 (synchronous)" if p == 1.0 else f"p = {p:g}"
-                ax.plot(grid, m, color=c, label=label)
-                ax.fill_between(grid, lo, hi, color=c, alpha=0.2, lw=0)
+                x = np.asarray(cur["upe"])[1:]
+                c = colours[cur["p"]]
+                ax.plot(x, cur["ratio"][1:], color=c, label=f"p = {cur['p']:g}")
+                ax.fill_between(x, cur["low"][1:], cur["high"][1:], color=c, alpha=0.25, lw=0)
+            ax.axhspan(1 - tol, 1 + tol, color="0.88", zorder=0)
+            ax.axhline(1.0, color="k", lw=0.7)
+            for b in s["budgets"]:
+                ax.axvline(b, color="0.6", lw=0.6, ls=":")
+            ax.set_xscale("log")
             ax.set_yscale("log")
+            _log_ticks(ax, "x", sorted({s["record_upe"], *s["budgets"]}))
+            _ratio_ticks(ax)
             ax.set_xlabel("updates per edge")
-            metric = METRIC[task].replace("_", " ")
-            ax.set_ylabel(f"{metric} (V$^2$)")
-            ax.set_title(f"{task}, {n}-node random network")
+            ax.set_ylabel("error ratio, desync / sync")
+            ax.set_title(f"{task}, η = {eta:g}", fontsize=9)
             ax.grid(alpha=0.3)
             if i == 0 and j == 0:
-                ax.legend()
-    n_seeds = s["seeds"]
-    lrs = ", ".join(f"{t} {v:g}" for t, v in s["lr"].items())
-    fig.suptitle(
-        f"E1 learning curves: geometric mean over {n_seeds} seeds, band = 95 % CI "
-        f"(lr per task: {lrs} S/V$^2$; $\\eta$ = {s['eta']:g})"
-    )
-    paths = [save_figure(fig, ctx, "e1_learning_curves")]
+                ax.legend(loc="best")
+    paths.append(save_figure(fig, ctx, "e1_ratio_curves"))
 
-    frame = pd.DataFrame(rows)
-    fig, axes = plt.subplots(
-        2, len(tasks), figsize=(4.2 * len(tasks), 6.4), layout="constrained", squeeze=False
-    )
-    markers = "osD^v"
-    for j, task in enumerate(tasks):
-        top, bot = axes[0, j], axes[1, j]
-        for k, n in enumerate(sizes):
-            g = frame[(frame["task"] == task) & (frame["n_nodes"] == n)].sort_values("p")
-            yerr = [g["error"] - g["error_low"], g["error_high"] - g["error"]]
-            top.errorbar(
-                g["p"], g["error"], yerr=yerr, marker=markers[k % 5], capsize=3, label=f"{n} nodes"
-            )
-            yerr = [g["ratio"] - g["ratio_low"], g["ratio_high"] - g["ratio"]]
-            bot.errorbar(
-                g["p"], g["ratio"], yerr=yerr, marker=markers[k % 5], capsize=3, label=f"{n} nodes"
-            )
-        tol = s["tolerance"]
-        bot.axhspan(1 - tol, 1 + tol, color="0.85", zorder=0, label=f"±{100 * tol:g} %")
-        bot.axhline(1.0, color="k", lw=0.8)
-        for ax in (top, bot):
+    # Figure E1.2: final-error ratio against lr / edge
+    fig, axes, tasks, etas = _panel_grid(plt, s)
+    final = max(s["budgets"])
+    for i, eta in enumerate(etas):
+        for j, task in enumerate(tasks):
+            ax = axes[i, j]
+            for k, p in enumerate(desync):
+                rows = [
+                    r
+                    for r in res["ratios"]
+                    if r["task"] == task and r["eta"] == eta and r["p"] == p
+                    and r["budget"] == final
+                ]  # fmt: skip
+                rows.sort(key=lambda r: -r["divisor"])
+                x = np.array([1.0 / r["divisor"] for r in rows]) * (1.0 + 0.06 * (k - 0.5))
+                y = np.array([r["ratio"] for r in rows])
+                err = [y - [r["low"] for r in rows], [r["high"] for r in rows] - y]
+                ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colours[p],
+                            label=f"p = {p:g}")  # fmt: skip
+            ax.axhspan(1 - tol, 1 + tol, color="0.88", zorder=0, label="±10 %")
+            ax.axhline(1.0, color="k", lw=0.7)
             ax.set_xscale("log")
-            ax.set_xlabel("update probability per edge per step, p")
-            ax.grid(alpha=0.3, which="both")
-        top.set_yscale("log")
-        metric = METRIC[task].replace("_", " ")
-        top.set_ylabel(f"final {metric} (V$^2$)")
-        bot.set_ylabel(f"final {metric} / synchronous")
-        top.set_title(f"{task}: final error at {s['updates_per_edge']:g} updates per edge")
-        if j == 0:
-            top.legend()
-            bot.legend()
-    fig.suptitle("E1 final error against p: geometric mean and paired ratio to p = 1, 95 % CI")
-    paths.append(save_figure(fig, ctx, "e1_final_vs_p"))
+            ax.set_yscale("log")
+            ds = sorted(s["divisors"], reverse=True)
+            ax.set_xlim(0.7 / ds[0], 1.4 / ds[-1])
+            _log_ticks(ax, "x", [1 / d for d in ds], [regime_name(d)[5:] for d in ds])
+            _ratio_ticks(ax)
+            ax.set_xlabel("lr / synchronous stability edge")
+            ax.set_ylabel(f"error ratio at {final:g} upe")
+            ax.set_title(f"{task}, η = {eta:g}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(loc="best")
+    paths.append(save_figure(fig, ctx, "e1_ratio_vs_lr"))
+
+    # Figure E1.3: error against lr per arm, with the stability edge
+    fig, axes, tasks, etas = _panel_grid(plt, s)
+    all_c = {**colours, 1.0: "k"}
+    for i, eta in enumerate(etas):
+        for j, task in enumerate(tasks):
+            ax = axes[i, j]
+            edge = edges[f"{task}|{eta:g}"]["edge"]
+            for p in [float(q) for q in s["ps"]]:
+                rows = [
+                    r
+                    for r in res["errors"]
+                    if r["task"] == task and r["eta"] == eta and r["p"] == p
+                    and r["budget"] == final
+                ]  # fmt: skip
+                rows.sort(key=lambda r: -r["divisor"])
+                x = np.array([edge / r["divisor"] for r in rows])
+                y = np.array([r["error"] for r in rows])
+                label = "sync" if p == 1.0 else f"p = {p:g}"
+                ax.plot(x, y, marker="o", color=all_c[p], label=label)
+            ax.axvline(edge, color="tab:red", lw=1.0, ls="--", label="edge")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("learning rate (S/V²)")
+            ax.set_ylabel(f"error at {final:g} upe (V²)")
+            ax.set_title(f"{task}, η = {eta:g}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if i == 0 and j == 0:
+                ax.legend(loc="best")
+    paths.append(save_figure(fig, ctx, "e1_error_vs_lr"))
     return paths
 
 
+# ---------------------------------------------------------------------------- run
+def _base(s: dict, task: str, eta: float) -> dict:
+    return {"n_nodes": s["n_nodes"], "task": s["tasks"][task], "eta": float(eta)}
+
+
 def run(ctx: Context) -> dict:
-    """Run E1 (resuming finished runs) and return its summary (also written to
+    """Run E1 (resuming finished conditions) and return its summary (also written to
     ``OUT/e1/summary.json``)."""
     t0 = time.perf_counter()
-    s = load_settings("e1_idealised", ctx.quick)
-    base = ctx.dir(NAME)
-    tables, curves = {}, {}
-    grid = np.linspace(0.0, s["updates_per_edge"], s["records"] + 1)
-    stability = {}
-    for task in s["tasks"]:
-        spec = sweep_spec(task, s)
-        # one directory per spec: changed settings start a new sweep, the same ones resume
-        out = base / f"{task}-{canonical_hash(spec, 8)}"
-        ctx.log(f"e1: {task} sweep in {out}")
-        progress = None if ctx.verbose else False  # a bar on a terminal, log lines otherwise
-        tables[task] = sweep(spec, out, workers=ctx.workers, progress=progress)
-        hist = sweep_histories(out)
-        curves[task] = _curves(hist, METRIC[task], grid)
-        stability[task] = _monotone_violations(hist)
-    rows, claim = analyse(tables, s)
-    figures = _figures(ctx, curves, grid, rows, s)
+    s = load_settings(MODULE, ctx.quick)
+    pr = s["probe"]
+    final = max(s["budgets"])
+    lrs = probe_grid(pr)
+    probes = [
+        {
+            "key": f"probe-{task}-eta{eta:g}",
+            "name": task,
+            **_base(s, task, eta),
+            "lrs": lrs,
+            "seeds": pr["seeds"],
+            "rise": pr["rise"],
+            "updates_per_edge": final,
+        }
+        for task in s["run_tasks"]
+        for eta in s["etas"]
+    ]
+    edges = {}
+    for c, f in zip(probes, run_conditions(ctx, NAME, probes, probe_condition), strict=True):
+        edges[f"{c['name']}|{c['eta']:g}"] = stability_edge(f, pr["majority"], pr["factor"])
+    arms = []
+    for task in s["run_tasks"]:
+        for eta in s["etas"]:
+            edge = edges[f"{task}|{eta:g}"]["edge"]
+            for d in s["divisors"]:
+                arms.append(
+                    {
+                        "key": f"arm-{task}-eta{eta:g}-d{d:g}",
+                        "name": task,
+                        **_base(s, task, eta),
+                        "divisor": float(d),
+                        "lr": edge / d,
+                        "ps": [float(p) for p in s["ps"]],
+                        "seeds": s["seeds"],
+                        "updates_per_edge": final,
+                        "record_upe": s["record_upe"],
+                    }
+                )
+    frames = []
+    for c, f in zip(arms, run_conditions(ctx, NAME, arms, arm_condition), strict=True):
+        frames.append(f.assign(task=c["name"], eta=c["eta"], divisor=c["divisor"],
+                               lr=c["lr"]))  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True)
+    res = analyse(frame, s)
+    verdicts = judge_criteria(MODULE, res.pop("cells"))
+    figures = _figures(ctx, res, edges, s)
+    n_edges = frame.groupby("task")["n_edges"].mean().to_dict()
     return ctx.write_summary(
-        NAME, TITLE, s, t0, rows=rows, claim=claim, stability=stability, figures=figures
+        NAME,
+        TITLE,
+        s,
+        t0,
+        edges=edges,
+        n_edges=n_edges,
+        verdicts=verdicts,
+        figures=figures,
+        **res,
     )
 
 
 # ---------------------------------------------------------------------------- report
-def report(s: dict) -> tuple[str, str]:
+def _find(rows, **keys) -> dict | None:
+    for r in rows:
+        if all(r[k] == v for k, v in keys.items()):
+            return r
+    return None
+
+
+def _edge_table(s: dict) -> str:
     st = s["settings"]
-    claim = s["claim"]
-    tol = claim["tolerance"]
-    cells = claim["cells"]
     rows = []
-    for r in s["rows"]:
-        acc = ""
-        if r.get("accuracy") is not None:
-            acc = ci_text(r["accuracy"], r["accuracy_low"], r["accuracy_high"])
-        rows.append(
-            [
-                r["task"],
-                r["n_nodes"],
-                f"{r['p']:g}",
-                r["metric"].replace("_", " "),
-                r["n"],
-                ci_text(r["error"], r["error_low"], r["error_high"]),
-                ratio_text(r["ratio"], r["ratio_low"], r["ratio_high"]) if r["p"] != 1 else "1",
-                pval_text(r["p_wilcoxon"]),
-                acc or "-",
-            ]
-        )
-    table = md_table(
+    for task in st["run_tasks"]:
+        for eta in st["etas"]:
+            e = s["edges"][f"{task}|{eta:g}"]
+            frac = e["fractions"]
+            at = frac.get(f"{e['edge']:g}")
+            below = frac.get(f"{e['below']:g}") if e["below"] is not None else None
+            rows.append(
+                [
+                    task,
+                    f"{eta:g}",
+                    fmt(e["edge"]) + ("" if e["found"] else " (beyond the grid)"),
+                    fmt(e["below"]) if e["below"] is not None else "-",
+                    fmt(at) if at is not None else "-",
+                    fmt(below) if below is not None else "-",
+                    ", ".join(fmt(e["edge"] / d) for d in st["divisors"]),
+                ]
+            )
+    return md_table(
         [
             "task",
-            "nodes",
-            "p",
-            "error",
-            "seeds",
-            "final error (V²), geo. mean [95 % CI]",
-            "ratio to p = 1 [95 % CI]",
-            "Wilcoxon p",
-            "Iris test accuracy [95 % CI]",
+            "η",
+            "edge lr (S/V²)",
+            "grid lr below",
+            "unstable fraction at edge",
+            "below",
+            "lrs run (edge/d)",
         ],
         rows,
     )
-    crow = []
-    for c in cells:
-        crow.append(
-            [
-                c["task"],
-                c["n_nodes"],
-                f"{c['p']:g}",
-                ratio_text(c["ratio"], c["ratio_low"], c["ratio_high"]),
-                pct(c["change"]),
-                c["cell"],
-                "yes" if c["ci_inside"] else "no",
-            ]
-        )
-    ctable = md_table(
+
+
+def _ratio_table(s: dict) -> str:
+    st = s["settings"]
+    desync = [float(p) for p in st["ps"] if p != 1.0]
+    header = ["task", "η", "lr", "sync error at " + ", ".join(f"{b:g}" for b in st["budgets"])]
+    header += [f"p = {p:g}: ratio at {b:g} upe" for p in desync for b in st["budgets"]]
+    rows = []
+    for task in st["run_tasks"]:
+        for eta in st["etas"]:
+            for d in st["divisors"]:
+                sync = [
+                    _find(s["errors"], task=task, eta=float(eta), divisor=float(d), p=1.0, budget=b)
+                    for b in st["budgets"]
+                ]
+                row = [task, f"{eta:g}", regime_name(d), ", ".join(fmt(r["error"]) for r in sync)]
+                for p in desync:
+                    for b in st["budgets"]:
+                        r = _find(
+                            s["ratios"], task=task, eta=float(eta), divisor=float(d), p=p, budget=b
+                        )
+                        row.append(ci_text(r["ratio"], r["low"], r["high"]))
+                rows.append(row)
+    return md_table(header, rows)
+
+
+def _best_table(s: dict) -> str:
+    rows = [
+        [
+            r["task"],
+            f"{r['eta']:g}",
+            f"{r['p']:g}",
+            regime_name(r["divisor"]),
+            regime_name(r["sync_divisor"]),
+            fmt(r["error"]),
+            fmt(r["sync_error"]),
+            ci_text(r["ratio"], r["low"], r["high"]),
+        ]
+        for r in s["best"]
+    ]
+    return md_table(
         [
             "task",
-            "nodes",
+            "η",
             "p",
-            "ratio to synchronous [95 % CI]",
-            "change",
-            f"within ±{100 * tol:g} %?",
-            "CI inside ±10 %?",
+            "desync's best lr",
+            "sync's best lr",
+            "desync error (V²)",
+            "sync error (V²)",
+            "paired ratio [95 % CI]",
         ],
-        crow,
+        rows,
     )
-    n_within = sum(c["cell"] == "within" for c in cells)
-    n_better = sum(c["cell"] == "better" for c in cells)
-    worse = [c for c in cells if c["cell"] == "worse"]
-    verdict = claim["verdict"]
-    lines = [
-        f"**Verdict: {verdict}.** Of {len(cells)} task × size × p cells with p in "
-        f"{{{', '.join(f'{p:g}' for p in st['claim_ps'])}}}, {n_within} are within "
-        f"±{100 * tol:g} % of synchronous, {n_better} are better by more than "
-        f"{100 * tol:g} % and {len(worse)} are worse by more than {100 * tol:g} %."
-    ]
-    if worse:
-        w = ", ".join(
-            f"{c['task']} at {c['n_nodes']} nodes, p = {c['p']:g} ({pct(c['change'])})"
-            for c in worse
-        )
-        lines.append(f"Desynchronous learning is worse than the {100 * tol:g} % margin in: {w}.")
-    inside = sum(c["ci_inside"] for c in cells)
-    lines.append(
-        f"The 95 % confidence interval of the ratio lies entirely inside ±{100 * tol:g} % in "
-        f"{inside} of {len(cells)} cells; for the others {st['seeds']} seeds cannot exclude a "
-        f"difference larger than {100 * tol:g} %."
+
+
+def _divergences(s: dict) -> str:
+    st = s["settings"]
+    final = max(st["budgets"])
+    parts = []
+    for d in st["divisors"]:
+        for p in [float(q) for q in st["ps"]]:
+            rows = [
+                r
+                for r in s["errors"]
+                if r["divisor"] == float(d) and r["p"] == p and r["budget"] == final
+            ]
+            n_div = sum(r["diverged"] for r in rows)
+            n = sum(r["n"] for r in rows)
+            if n_div:
+                arm = "sync" if p == 1.0 else f"p = {p:g}"
+                parts.append(f"{arm} at {regime_name(d)}: {n_div} of {n}")
+    if not parts:
+        return "No run diverged."
+    return "Runs that diverged (non-finite error) before the largest budget: " + "; ".join(parts)
+
+
+def _convergence(s: dict) -> str:
+    """How far the synchronous error still fell over the last budget interval, at the lr
+    where it was lowest, per task and nudge (from the numbers, for the reader to judge
+    whether the largest budget is near convergence)."""
+    st = s["settings"]
+    b = sorted(st["budgets"])
+    if len(b) < 2:
+        return ""
+    parts = []
+    for task in st["run_tasks"]:
+        for eta in st["etas"]:
+            best = None
+            for d in st["divisors"]:
+                last = _find(s["errors"], task=task, eta=float(eta), divisor=float(d), p=1.0,
+                             budget=b[-1])  # fmt: skip
+                prev = _find(s["errors"], task=task, eta=float(eta), divisor=float(d), p=1.0,
+                             budget=b[-2])  # fmt: skip
+                if last["diverged"] or not (last["error"] > 0 and prev["error"] > 0):
+                    continue
+                if best is None or last["error"] < best[1]["error"]:
+                    best = (d, last, prev)
+            if best is None:
+                continue
+            d, last, prev = best
+            parts.append(
+                f"{task} (η = {eta:g}, {regime_name(d)}): ×{prev['error'] / last['error']:.3g}"
+            )
+    return (
+        f"Synchronous error at {b[-2]:g} updates per edge divided by that at {b[-1]:g}, at the "
+        f"lr where it is lowest (1 = converged; a large factor = still falling): "
+        + "; ".join(parts)
+        + "."
     )
-    stab = s.get("stability", {})
-    lrs = ", ".join(f"{t} {v:g}" for t, v in st["lr"].items())
-    bad = {f"{t} ({n} nodes)": v for t, d in stab.items() for n, v in d.items() if v > 0}
-    if bad:
-        stab_txt = ", ".join(f"{k}: {100 * v:.0f} %" for k, v in bad.items())
-        lines.append(
-            "Learning-rate check: the training error of some synchronous runs rose by more "
-            f"than 1 % between two records ({stab_txt} of runs; lr = {lrs} S/V²): isolated "
-            "rises, or a learning rate near the stability edge on some networks."
-        )
-    else:
-        lines.append(
-            f"Learning-rate check: with lr = {lrs} S/V² no synchronous run's training "
-            "error ever rose by more than 1 % between two records (stable, no oscillation)."
-        )
-    al, rg, ir = st["tasks"]["allostery"], st["tasks"]["regression"], st["tasks"]["iris"]
-    sizes = ", ".join(str(n) for n in st["sizes"])
-    ps = ", ".join(f"{p:g}" for p in st["ps"])
-    setup = " ".join(
-        [
-            f"**Setup.** Continuous coupled learning (lr = {lrs} S/V², η = {st['eta']:g})",
-            f"on random planar networks of {sizes} nodes; tasks: allostery",
-            f"({al['n_inputs']} inputs, {al['n_outputs']} outputs, one example; judged by the",
-            f"training error), regression ({rg['n_inputs']} inputs, {rg['n_outputs']} outputs,",
-            f"teacher network, {rg['n_train']} train / {rg['n_test']} test examples; test error)",
-            f'and Iris ("levels" encoding, {ir["n_train"]} train / rest test; test error).',
-            f"Schedules Bernoulli(p) with p in {{{ps}}} (p = 1 is synchronous), full batch,",
-            f"every run to {st['updates_per_edge']:g} updates per edge. {st['seeds']} seeds;",
-            "seed s fixes",
-            "network, task and training streams for every p, so the ratio to synchronous is taken",
-            "seed by seed (geometric mean of the per-seed ratios, Student-t 95 % CI on their logs;",
-            "Wilcoxon signed-rank p-value).",
-        ]
+
+
+def report(s: dict) -> tuple[str, str]:
+    st = s["settings"]
+    verdict = s["verdicts"]["claims"]["1"]
+    desync = ", ".join(f"{p:g}" for p in st["ps"] if p != 1.0)
+    budgets = ", ".join(f"{b:g}" for b in st["budgets"])
+    etas = ", ".join(f"{e:g}" for e in st["etas"])
+    divs = ", ".join(regime_name(d) for d in st["divisors"])
+    pr = st["probe"]
+    grid = probe_grid(pr)
+    task_txt = []
+    for name in st["run_tasks"]:
+        t = st["tasks"][name]
+        if t["kind"] == "iris":
+            task_txt.append(f'{name} (Iris "{t["encoding"]}", {t["n_train"]} train / rest test)')
+        elif t["kind"] == "allostery":
+            task_txt.append(f"{name} ({t['n_inputs']} in, {t['n_outputs']} out, one example)")
+        else:
+            task_txt.append(
+                f"{name} ({t['n_inputs']} in × {t['n_outputs']} out teacher regression, "
+                f"{t['n_train']} train / {t['n_test']} test)"
+            )
+    n_edges = ", ".join(f"{t} {v:.0f}" for t, v in s["n_edges"].items())
+    n = st["seeds"]
+    final = max(st["budgets"])
+    setup = (
+        f"**Setup.** Continuous coupled learning on {st['n_nodes']}-node random planar networks "
+        f"(mean edges per task: {n_edges}), full batch. Tasks: {'; '.join(task_txt)}; judged by "
+        "the training error (allostery) or the test error (the others). **Stability edge**: "
+        f"synchronous runs of {pr['seeds']} seeds on the lr grid {fmt(grid[0])} … "
+        f"{fmt(grid[-1])} S/V² (factor {pr['factor']:g}) to {final:g} updates per edge; a seed "
+        f"is unstable when it diverges or its training error rises by more than "
+        f"{100 * pr['rise']:g} % in one step; the edge is the smallest grid lr where more than "
+        f"{100 * pr['majority']:g} % of seeds are unstable. **Arms**: Bernoulli p in "
+        f"{{{desync}}} against synchronous, η in {{{etas}}}, at {divs}, {n} seeds, errors read "
+        f"at {budgets} updates per edge on the same runs. Seed s fixes network, task and "
+        "training streams for every arm; each seed is its own network, so the per-seed log "
+        "ratios are independent pairs (geometric-mean ratio, Student-t interval on the logs). "
+        f"A diverged run counts as {st['diverged_factor']:g}× the error of a finished partner; "
+        f"errors below {st.get('error_floor', 0.0):g} V² count as {st.get('error_floor', 0.0):g} "
+        "(the task is learnt: both arms tie there instead of comparing round-off)."
     )
-    body = f"""{mode_note(s)}{setup}
+    captions = {
+        "e1_ratio_curves": (
+            f"Figure E1.1 — Paired error ratio desync / sync against updates per edge at "
+            f"lr = edge/{st['curve_divisor']:g}, one line per p, per task (columns) and nudge "
+            f"η (rows). Line: geometric mean over n = {n} seeds of the per-seed ratio (same "
+            "network, task and training seed in both arms); band: pointwise 95 % Student-t "
+            "interval on the log ratios; grey: ±10 %; dotted: the budgets judged."
+        ),
+        "e1_ratio_vs_lr": (
+            f"Figure E1.2 — Paired error ratio desync / sync at {final:g} updates per edge "
+            f"against lr relative to the synchronous stability edge; n = {n} seeds per point, "
+            "bars: 95 % Student-t interval on the log ratios (per point, not corrected); "
+            "grey: ±10 % (the margin of C1-noninferior). "
+            + (
+                "At lr = edge most probe seeds of the synchronous arm are unstable by "
+                "construction (outside the claim's regimes). "
+                if 1 in st["divisors"]
+                else ""
+            )
+            + "Points of different p are dodged; the axis is cut at 0.01 and 100."
+        ),
+        "e1_error_vs_lr": (
+            f"Figure E1.3 — Geometric-mean error at {final:g} updates per edge over those of "
+            f"the n = {n} seeds that did not diverge, against the learning rate, one line per arm; "
+            "dashed red: the synchronous stability edge found by the probe."
+        ),
+    }
+    figs = []
+    for path in s["figures"]:
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        pdf = path.rsplit(".", 1)[0] + ".pdf"
+        figs.append(f"![{stem}]({path})\n\n*{captions.get(stem, stem)}* ([PDF]({pdf}))")
+    body = f"""{mode_note(s)}**Verdict: {verdict}.**
 
-{" ".join(lines)}
+{setup}
 
-**Claim cells** (final error at equal updates per edge, desynchronous / synchronous):
+**Stability edge** (synchronous, per task and nudge):
 
-{ctable}
+{_edge_table(s)}
 
-**All final errors:**
+{criteria_section(s["verdicts"])}
+**Paired error ratios** desync / sync (geometric mean over seeds [95 % interval, per cell]) at
+every budget, with the synchronous geometric-mean error (V²) at each budget:
 
-{table}
+{_ratio_table(s)}
 
-{figure_links(s)}
+**Each arm at its own best lr** (lowest geometric-mean error at {final:g} updates per edge):
+
+{_best_table(s)}
+
+{_divergences(s)} {_convergence(s)}
+
+{chr(10).join(chr(10) + f for f in figs)}
 
 Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
 """
