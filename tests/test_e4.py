@@ -141,3 +141,20 @@ def test_known_effects_give_the_expected_verdict(effect, expected):
     # Bonferroni over every cell of the criterion
     k = len(matched["cells"])
     assert all(c["level"] == pytest.approx(1 - 0.05 / k) for c in matched["cells"])
+
+
+def test_paired_curve_averages_logs_within_networks_before_the_interval():
+    # network 0: ratios 2 and 8 (mean log = log 4); network 1: ratio 1 -> two cluster means
+    a = pd.DataFrame(
+        {"instance": [0, 0, 1], "seed": [0, 1, 0], "curve": [[2.0, 2.0], [8.0, 8.0], [1.0, 3.0]]}
+    )
+    b = pd.DataFrame(
+        {"instance": [1, 0, 0], "seed": [0, 1, 0], "curve": [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]}
+    )
+    ratio, lo, hi = e4.paired_curve(a, b, clusters=True)
+    assert ratio[0] == pytest.approx(math.sqrt(4.0 * 1.0))
+    assert ratio[1] == pytest.approx(math.sqrt(4.0 * 3.0))
+    assert lo[0] < ratio[0] < hi[0]
+    # without clusters every pair counts: geometric mean of 2, 8, 1
+    ratio, _, _ = e4.paired_curve(a, b, clusters=False)
+    assert ratio[0] == pytest.approx((2.0 * 8.0 * 1.0) ** (1 / 3))

@@ -43,7 +43,7 @@ from .common import (
     train_replicas,
 )
 from .criteria import Cell
-from .report import ci_text, criteria_section, figure_links, md_table, mode_note, schedule_label
+from .report import ci_text, criteria_section, md_table, mode_note, schedule_label
 
 NAME = "e4"
 TITLE = "E4: fully asynchronous (PoissonClocks) against Bernoulli, data rate matched"
@@ -310,7 +310,7 @@ def run(ctx: Context) -> dict:
     }
     cells, rows = build_cells(s, frames)
     verdicts = judge_criteria("e4_async", cells)
-    figures = [_figure(ctx, s, verdicts, rows)]
+    figures = [_figure(ctx, s, verdicts, rows), _curve_figure(ctx, s, frames)]
     return ctx.write_summary(NAME, TITLE, s, t0, rows=rows, verdicts=verdicts, figures=figures)
 
 
@@ -367,10 +367,95 @@ def _figure(ctx: Context, s: dict, verdicts: dict, rows: list[dict]) -> str:
     return save_figure(fig, ctx, "e4_matched_ratio")
 
 
+def paired_curve(a: pd.DataFrame, b: pd.DataFrame, clusters: bool) -> tuple[np.ndarray, ...]:
+    """Geometric-mean paired ratio of two arms' error curves at every grid point, with a 95 %
+    Student-t interval over clusters (the mean log ratio of each network when ``clusters``,
+    else over pairs).
+
+    Returns
+    -------
+    ratio, low, high : arrays, shape (G,)
+    """
+    ia = a.set_index(["instance", "seed"])["curve"]
+    ib = b.set_index(["instance", "seed"])["curve"]
+    idx = ia.index.intersection(ib.index).sort_values()
+    ca = np.array(ia.loc[idx].tolist(), float)
+    cb = np.array(ib.loc[idx].tolist(), float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(ca / cb)
+    if clusters:
+        inst = np.asarray(idx.get_level_values("instance"))
+        logs = np.array([logs[inst == g].mean(axis=0) for g in np.unique(inst)])
+    out = np.array([mean_ci(logs[:, j]) for j in range(logs.shape[1])])
+    return np.exp(out[:, 0]), np.exp(out[:, 1]), np.exp(out[:, 2])
+
+
+def _curve_figure(ctx: Context, s: dict, frames: dict) -> str:
+    """Figure E4.2: matched paired ratio against updates per edge, one panel per setting."""
+    plt = pyplot()
+    from matplotlib.ticker import StrMethodFormatter  # matplotlib only when drawing
+
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), layout="constrained")
+    for ax, setting in zip(axes, ("continuous", "stepped"), strict=True):
+        st = s[setting]
+        tasks = st["tasks"] if setting == "continuous" else ["iris"]
+        rates = [float(r) for r in st["rates"]]
+        ax.axhspan(0.9, 1.1, color="0.9", lw=0)
+        ax.axhline(1.0, color="0.4", lw=0.8)
+        styles = ["-", "--", ":"]
+        for t_i, task in enumerate(tasks):
+            for p_i, p in enumerate(s["ps"]):
+                p = float(p)
+                r = matched_rate(setting, p, rates)
+                a = frames[f"{setting}-{_key(task, 'poisson', r)}"]
+                b = frames[f"{setting}-{_key(task, 'bernoulli', p)}"]
+                ratio, lo, hi = paired_curve(a, b, clusters=setting == "continuous")
+                grid = np.linspace(0.0, st["updates_per_edge"], len(ratio))
+                colour = plt.get_cmap("viridis")(0.85 * p_i / max(1, len(s["ps"]) - 1))
+                ax.plot(grid, ratio, styles[t_i % 3], color=colour,
+                        label=f"{task}: rate {r:g} / {schedule_label(p)}")  # fmt: skip
+                ax.fill_between(grid, lo, hi, color=colour, alpha=0.15, lw=0)
+        ax.set_yscale("log")
+        for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            axis(StrMethodFormatter("{x:.3g}"))
+        ax.set_xlabel("updates per edge")
+        ax.set_title(SETTINGS[setting])
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("paired error ratio PoissonClocks / Bernoulli")
+    return save_figure(fig, ctx, "e4_matched_ratio_curves")
+
+
 # ---------------------------------------------------------------------------- report
 def _verdict(s: dict) -> str:
     claims = s["verdicts"]["claims"]
     return claims.get("E4 (asynchrony)", "inconclusive")
+
+
+def figures_with_captions(paths: list[str], captions: list[str]) -> str:
+    """Each figure (PNG embedded, PDF linked) followed by its numbered caption."""
+    out = []
+    for path, caption in zip(paths, captions, strict=True):
+        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        pdf = path.rsplit(".", 1)[0] + ".pdf"
+        out.append(f"![{stem}]({path})\n\n{caption} ([PDF]({pdf}))")
+    return "\n\n".join(out)
+
+
+def _ranges(rows: list[dict]) -> str:
+    """The spread of the measured ratios per setting, in numbers only."""
+    parts = []
+    for setting, label in SETTINGS.items():
+        mine = [r for r in rows if r["setting"] == setting]
+        if not mine:
+            continue
+        m = [r["matched_ratio"] for r in mine]
+        txt = f"{label}: matched ratios from {min(m):.3f} to {max(m):.3f}"
+        one = [r["rate1_ratio"] for r in mine if "rate1_ratio" in r and r["rate"] != 1.0]
+        if one:
+            txt += f" (PoissonClocks at rate 1 instead: {min(one):.3f} to {max(one):.3f})"
+        parts.append(txt)
+    return "**Measured.** " + "; ".join(parts) + "."
 
 
 def _examples(row: dict, key: str) -> str:
@@ -453,14 +538,24 @@ def report(s: dict) -> tuple[str, str]:
         "PoissonClocks at rate 1 over Bernoulli(p), 95 % t intervals. Shaded: the pre-registered "
         "equivalence margin [0.9, 1.1]."
     )
+    cs_pairs = cs["instances"] * cs["run_seeds"]
+    caption2 = (
+        "**Figure E4.2** — The matched paired ratio of Figure E4.1 along training: error of "
+        "PoissonClocks (rate matched to p) over Bernoulli(p) at each number of updates per "
+        "edge (continuous: training error for allostery, test error for regression, "
+        f"n = {cs_pairs} pairs averaged within each of {cs['instances']} networks; stepped: "
+        f"instantaneous test error, n = {ss['seeds']} seed-paired runs). Line style: task; "
+        "colour: p. Bands: 95 % Student-t intervals over networks (left) or seeds (right), "
+        "not adjusted for multiplicity. Shaded: the margin [0.9, 1.1]."
+    )
     body = f"""{mode_note(s)}{setup}
+
+{_ranges(s["rows"])}
 
 {criteria_section(s["verdicts"])}
 {table}
 
-{figure_links(s)}
-
-{fig_caption}
+{figures_with_captions(s["figures"], [fig_caption, caption2])}
 
 Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
 """
