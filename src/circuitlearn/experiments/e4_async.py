@@ -196,8 +196,11 @@ def _conditions(s: dict) -> list[dict]:
                         "value": value,
                     }
                 )
-    cost = {"poisson": 0, "bernoulli": 1}
-    return sorted(conds, key=lambda c: (cost[c["kind"]], c["value"]))
+    # Longest first: continuous PoissonClocks (one settle per event on the larger networks),
+    # then the stepped ones (slower at low rate: more steps for the same events).
+    return sorted(
+        conds, key=lambda c: (c["kind"] != "poisson", c["setting"] != "continuous", c["value"])
+    )
 
 
 def paired_logs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
