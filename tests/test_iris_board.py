@@ -113,3 +113,17 @@ def test_criterion_decides_on_the_interval_over_splits(accuracies, expected):
     }
     verdicts = judge_criteria("iris_board", cells)
     assert verdicts["claims"]["Iris (board)"] == expected
+
+
+def test_chunked_selection_maps_back_to_the_global_candidate_order():
+    import pandas as pd
+
+    cands = [f"c{i}" for i in range(7)]
+    n = 3
+    parts = []
+    for j in range(n):
+        mine = cands[j::n]
+        parts.append(pd.DataFrame({"candidate": range(len(mine)), "label": mine}))
+    merged = study.merge_chunks(parts)
+    assert sorted(merged["candidate"]) == list(range(7))
+    assert all(merged["label"] == [cands[k] for k in merged["candidate"]])

@@ -277,11 +277,14 @@ def condition(c: dict) -> pd.DataFrame:
     return final_condition(c) if c["phase"] == "final" else select_condition(c)
 
 
-def _cand_key(board: str, cand: dict) -> str:
-    lv = "-".join(f"{x:g}" for x in cand["levels"])
-    lr = "none" if cand["lr"] is None else f"{cand['lr']:g}"
-    enc = "bias" if has_bias(cand["encoding"]) else "plain"
-    return f"{board}_{enc}_lv{lv}_lr{lr}_eta{cand['eta']:g}"
+def merge_chunks(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The selection frames of ``n`` chunks (chunk ``j`` scored candidates ``j, j + n, ...``,
+    numbered from 0 within the chunk) as one frame numbered by the global candidate index."""
+    n = len(parts)
+    return pd.concat(
+        [f.assign(candidate=f["candidate"] * n + j) for j, f in enumerate(parts)],
+        ignore_index=True,
+    )
 
 
 def _ceil_key(encoding: str, levels) -> str:
@@ -299,11 +302,22 @@ def run(ctx: Context) -> dict:
     (also written to ``OUT/iris/summary.json``)."""
     t0 = time.perf_counter()
     s = load_settings(NAME_MODULE, ctx.quick)
-    # The whole study is small (a 9-node board): one condition for the selection and one
-    # for the finals, each run in-process (a pool would cost more to start than it saves).
+    # The study is small (a 9-node board): the selection runs as ``select_chunks`` conditions
+    # (interleaved candidates, one per worker; a single one runs in-process, as a pool costs
+    # more to start than a quick run saves) and the finals as one.
     cands = [{"board": b, **cand} for b in BOARDS for cand in candidates(s, b)]
-    sel = [{"key": "select", "phase": "select", "candidates": cands, "settings": s}]
-    (f_sel,) = run_conditions(ctx, NAME, sel, condition)
+    n_chunks = max(1, min(int(s["select_chunks"]), len(cands)))
+    sel = [
+        {
+            "key": f"select{j}",
+            "phase": "select",
+            "candidates": cands[j::n_chunks],
+            "settings": s,
+        }  # fmt: skip
+        for j in range(n_chunks)
+    ]
+    parts = run_conditions(ctx, NAME, sel, condition)
+    f_sel = merge_chunks(parts)
     selection = []
     for i, cand in enumerate(cands):
         g = f_sel[f_sel["candidate"] == i]
