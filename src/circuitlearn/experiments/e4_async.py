@@ -506,7 +506,7 @@ def report(s: dict) -> tuple[str, str]:
         table_rows,
     )
     lrs = ", ".join(f"{t} {v:g}" for t, v in cs["lr"].items())
-    n_cells = sum(len(c["cells"]) for c in s["verdicts"]["criteria"])
+    n_cells = ", ".join(f"{len(c['cells'])} for {c['id']}" for c in s["verdicts"]["criteria"])
     setup = " ".join(
         [
             "**Setup.** The loop presents one batch per step (the data clock); PoissonClocks(rate",
@@ -527,7 +527,7 @@ def report(s: dict) -> tuple[str, str]:
             "network, task and seed. Intervals of the continuous setting are cluster bootstraps",
             "over networks (seeds on one network are not independent); those of the stepped",
             "setting are Student-t on the paired logs (every seed its own split). The criteria",
-            f"use Bonferroni-adjusted intervals over their {n_cells} cells.",
+            f"use Bonferroni-adjusted intervals over each one's cells ({n_cells}).",
         ]
     )
     fig_caption = (
