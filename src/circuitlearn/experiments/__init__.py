@@ -7,6 +7,7 @@ e1     ``e1_idealised``             claim 1: desync does not degrade idealised l
 e2     ``e2_stepped``               claim 2: desync improves stepped hardware (and where)
 e3     ``e3_minibatch``             claim 3: desync acts like mini-batching
 e4     ``e4_async``                 fully asynchronous PoissonClocks against Bernoulli
+iris   ``iris_board``               Iris >= 0.95 on the 16-edge lab board (issue item 7)
 =====  ===========================  =========================================================
 
 Each module's settings live in ``<module>.toml`` beside it (``[full]`` and ``[quick]``). Every
@@ -32,13 +33,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ValidationError
-from . import e1_idealised, e2_stepped, e3_minibatch, e4_async
+from . import e1_idealised, e2_stepped, e3_minibatch, e4_async, iris_board
 from .common import Context, write_json
 from .report import write_report
 
 #: The experiments, by name, in report order: each module has ``NAME``, ``TITLE``,
 #: ``HEADING``, ``CLAIM``, ``run(ctx) -> summary`` and ``report(summary) -> (verdict, body)``.
-EXPERIMENTS = {m.NAME: m for m in (e1_idealised, e2_stepped, e3_minibatch, e4_async)}
+EXPERIMENTS = {m.NAME: m for m in (e1_idealised, e2_stepped, e3_minibatch, e4_async, iris_board)}
 
 __all__ = ["EXPERIMENTS", "default_out", "publish", "reproduce", "run_experiment"]
 
