@@ -373,11 +373,11 @@ def reproduce(
         str | None,
         typer.Argument(
             metavar="EXPERIMENT",
-            help="e1, e2, e3 or e4 (default: all four, then the report).",
+            help="e1, e2, e3, e4 or iris (default: all of them, then the report).",
         ),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Smoke-test settings: every step in a minute or two.")
+        bool, typer.Option("--quick", help="Smoke-test settings: every step in under a minute.")
     ] = False,
     out: Annotated[
         Path | None,
@@ -403,7 +403,8 @@ def reproduce(
     ] = False,
 ) -> None:
     """Reproduce the desynchronous-learning experiments (E1 idealised, E2 stepped hardware,
-    E3 mini-batch analogy, E4 fully asynchronous) and write results.md with its figures."""
+    E3 mini-batch analogy, E4 fully asynchronous, iris on the 16-edge board) and write
+    results.md with its figures; every verdict follows from the criteria in the TOML files."""
     from .experiments import EXPERIMENTS, default_out
     from .experiments import reproduce as run_reproduce
 
