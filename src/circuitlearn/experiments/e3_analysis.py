@@ -26,7 +26,7 @@ ARM_LABELS = {
 
 def regime(fraction: float) -> str:
     """The regime label of a learning rate, shared by every criterion."""
-    return f"lr = {fraction:g} × lr_edge"
+    return f"lr = {100 * fraction:g} % of lr_edge"
 
 
 def excess_losses(stat: pd.DataFrame, ref: pd.DataFrame, floor: float) -> pd.DataFrame:

@@ -360,6 +360,19 @@ def board_noise_condition(c: dict) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- the run
+def condition(c: dict) -> pd.DataFrame:
+    """Run one condition of any kind (``c["kind"]``: ``ref``, ``match``, ``stationary``,
+    ``board``, ``board_noise``), so that independent kinds share one parallel stage."""
+    fn = {
+        "ref": reference_condition,
+        "match": matching_condition,
+        "stationary": stationary_condition,
+        "board": board_condition,
+        "board_noise": board_noise_condition,
+    }[c["kind"]]
+    return fn(c)
+
+
 def _pairs(s: dict, v1: float) -> list[dict]:
     out = []
     for p in s["desync_ps"]:
@@ -374,35 +387,37 @@ def run(ctx: Context) -> dict:
     t0 = time.perf_counter()
     s = load_settings(MODULE, ctx.quick)
     board = s.pop("board")
-    refs = run_conditions(
-        ctx,
-        NAME,
-        [{"key": f"ref_n{i}", "settings": s, "network": i} for i in range(s["networks"])],
-        reference_condition,
-    )
-    ref = pd.concat(refs, ignore_index=True)
+    # Stage 1: the references and the board grid (independent); stage 2: the noise
+    # measurements that need their states; stage 3: the stationary runs.
+    stage1 = [
+        {"key": f"ref_n{i}", "kind": "ref", "settings": s, "network": i}
+        for i in range(s["networks"])
+    ] + [
+        {"key": f"board_b{'full' if b is None else b}_p{p:g}", "kind": "board", "board": board,
+         "batch": b, "p": p}
+        for b in [*board["batch_sizes"], None]
+        for p in board["ps"]
+    ]  # fmt: skip
+    got = run_conditions(ctx, NAME, stage1, condition)
+    ref = pd.concat(got[: s["networks"]], ignore_index=True)
+    bframes = pd.concat(got[s["networks"] :], ignore_index=True)
     v1 = float(ref["v1"].mean())
     pairs = _pairs(s, v1)
     lr_edge = float(ref["lr_edge"].min())
     lrs = [float(f"{f * lr_edge:.4g}") for f in s["lr_fractions"]]
-    match = pd.concat(
-        run_conditions(
-            ctx,
-            NAME,
-            [
-                {
-                    "key": f"match_n{i}",
-                    "settings": s,
-                    "network": i,
-                    "pairs": pairs,
-                    "k_init": ref["k_init"].iloc[i],
-                }
-                for i in range(s["networks"])
-            ],  # fmt: skip
-            matching_condition,
-        ),
-        ignore_index=True,
-    )
+    full_sync = bframes[(bframes["b"] == -1) & (bframes["p"] == 1.0)].set_index("seed")
+    stage2 = [
+        {"key": f"match_n{i}", "kind": "match", "settings": s, "network": i, "pairs": pairs,
+         "k_init": ref["k_init"].iloc[i]}
+        for i in range(s["networks"])
+    ] + [
+        {"key": f"board_noise_s{i}", "kind": "board_noise", "board": board, "seed": i,
+         "k": full_sync.loc[i, "k"].tolist()}
+        for i in range(min(board["noise_seeds"], board["seeds"]))
+    ]  # fmt: skip
+    got = run_conditions(ctx, NAME, stage2, condition)
+    match = pd.concat(got[: s["networks"]], ignore_index=True)
+    bnoise = pd.concat(got[s["networks"] :], ignore_index=True)
     k_star = ref.sort_values("network")["k_star"].tolist()
     arms = [("sync", "control", 1.0, None, "epoch")]
     for pair in pairs:
@@ -413,6 +428,7 @@ def run(ctx: Context) -> dict:
     conds = [
         {
             "key": f"stat_lr{f:g}_{arm}_{name}",
+            "kind": "stationary",
             "settings": s,
             "lr": lr,
             "arm": arm,
@@ -425,34 +441,10 @@ def run(ctx: Context) -> dict:
         for f, lr in zip(s["lr_fractions"], lrs, strict=True)
         for arm, name, p, b, sampling in arms
     ]
-    stat = pd.concat(run_conditions(ctx, NAME, conds, stationary_condition), ignore_index=True)
+    stat = pd.concat(run_conditions(ctx, NAME, conds, condition), ignore_index=True)
     frac = dict(zip(lrs, s["lr_fractions"], strict=True))
     stat["lr_fraction"] = stat["lr"].map(frac)
 
-    bconds = [
-        {"key": f"board_b{'full' if b is None else b}_p{p:g}", "board": board, "batch": b, "p": p}
-        for b in [*board["batch_sizes"], None]
-        for p in board["ps"]
-    ]
-    bframes = pd.concat(run_conditions(ctx, NAME, bconds, board_condition), ignore_index=True)
-    full_sync = bframes[(bframes["b"] == -1) & (bframes["p"] == 1.0)].set_index("seed")
-    bnoise = pd.concat(
-        run_conditions(
-            ctx,
-            NAME,
-            [
-                {
-                    "key": f"board_noise_s{i}",
-                    "board": board,
-                    "seed": i,
-                    "k": full_sync.loc[i, "k"].tolist(),
-                }
-                for i in range(min(board["noise_seeds"], board["seeds"]))
-            ],  # fmt: skip
-            board_noise_condition,
-        ),
-        ignore_index=True,
-    )
     results = analyse(s, ref, match, stat, pairs)
     hw = board_analysis(board, bframes, bnoise)
     verdicts = judge_criteria(MODULE, criteria_cells(results, hw))
@@ -627,7 +619,13 @@ def report(s: dict) -> tuple[str, str]:
             "round(V_1 / (1 − p)).",
         ]
     )
-    body = f"""{mode_note(s)}{setup}
+    others = "; ".join(
+        f"claim {c}: **{v}**" for c, v in s["verdicts"]["claims"].items() if c != "3"
+    )
+    head = f"**Verdict: {verdict}.** (From the pre-registered criteria below; {others}.)"
+    body = f"""{mode_note(s)}{head}
+
+{setup}
 
 {net_table}
 
