@@ -300,22 +300,25 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
     styles = {"desync": ("o", "-"), "mb": ("s", "--"), "epoch": ("^", ":")}
-    for name in pairs:
-        for arm, (mk, ls) in styles.items():
+    n_series = len(pairs) * len(styles)
+    for i_pair, name in enumerate(pairs):
+        for i_arm, (arm, (mk, ls)) in enumerate(styles.items()):
+            # dodge the series sideways (multiplicatively: log axis) so bars do not overlap
+            dodge = 1 + 0.03 * (i_pair * len(styles) + i_arm - (n_series - 1) / 2)
             g = st[(st["pair"] == name) & (st["arm"] == arm)]
             if not len(g):
                 continue
             rows = []
             for lr, h in g.groupby("lr"):
                 m, lo, hi = _ci(np.log(h["excess"]), h["network"])
-                rows.append((lr, math.exp(m), math.exp(lo), math.exp(hi)))
+                rows.append((lr * dodge, math.exp(m), math.exp(lo), math.exp(hi)))
             a = np.array(rows)
             ax.errorbar(
                 a[:, 0], a[:, 1], yerr=[a[:, 1] - a[:, 2], a[:, 3] - a[:, 1]], marker=mk,
                 ls=ls, color=colours[name], capsize=3, label=f"{name}: {ARM_LABELS[arm]}",
             )  # fmt: skip
     ctrl = st[st["arm"] == "sync"].groupby("lr")["resolution"].apply(_geo)
-    ax.plot(ctrl.index, ctrl.to_numpy(), color="0.5", lw=1, label="resolution (control)")
+    ax.plot(ctrl.index, ctrl.to_numpy(), "_-", color="0.5", lw=1, ms=14, label="resolution")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate lr (S/V²)")
@@ -394,8 +397,19 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
             ax.plot(xpos(r["b_pred"]), y, "r*", ms=12)
         ax.plot(xpos(r["b_match"]), y, "wo", mfc="none", ms=10)
         ax.plot(len(bvals) - 1, y, "ws", mfc="none", ms=10)
+    vmap = dict(hw["summary"]["v_b"])
+    mnoise = {r["p"]: r["mask_noise"] for r in hw["summary"]["per_p"]}
+    noise = np.array(
+        [[vmap.get(b, 0.0) + mnoise.get(p, 0.0) for b in bvals] for p in pvals]
+    )  # the predicted total noise per update per edge, V_b + (1 - p) (full batch: V_b = 0)
+    if min(noise.shape) >= 2:
+        cs = ax.contour(np.arange(len(bvals)), np.arange(len(pvals)), noise, colors="w",
+                        linewidths=0.8, linestyles="--")  # fmt: skip
+        ax.clabel(cs, fontsize=7, fmt="%.2g")
+    ax.plot([], [], "w--", label="predicted iso-noise V_b + (1 − p) (measured)")
     ax.plot([], [], "r*", label="predicted b: V_b = measured mask noise of p")
-    ax.plot([], [], "wo", mfc="none", mec="k", label="b whose sync error matches full, p")
+    ax.plot([], [], "wo", mfc="none", mec="k", label="b whose sync error matches (full, p)")
+    ax.plot([], [], "ws", mfc="none", mec="k", label="(full, p): the error matched")
     ax.legend(fontsize=7, loc="lower left")
     paths.append(save_figure(fig, ctx, "e3_board_map"))
     captions.append(
@@ -405,7 +419,8 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
         f"example per step. Stars: the b predicted to match the full-batch Bernoulli(p) row "
         f"(measured V_b equal to the measured mask noise, stars at the axis ends mean "
         f"extrapolated beyond the grid); open circles: the b whose synchronous error equals that "
-        f"of (full, p), geometric mean over seeds. The analogy predicts iso-error contours "
-        f"along V_b + (1 − p) = const, i.e. circles on the stars."
+        f"of (full, p), geometric mean over seeds. Dashed: contours of the predicted noise "
+        f"V_b + (1 − p) (measured V_b and mask noise). The analogy predicts iso-error contours "
+        f"along them, i.e. circles on the stars."
     )
     return paths, captions
