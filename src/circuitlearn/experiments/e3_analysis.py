@@ -41,10 +41,11 @@ def excess_losses(stat: pd.DataFrame, ref: pd.DataFrame, floor: float) -> pd.Dat
     out["loss_star"] = out["network"].map(star)
     raw = out["loss_window"] - out["loss_star"]
     is_ctrl = out["arm"] == "sync"
-    ctrl = raw[is_ctrl].abs().groupby([out.loc[is_ctrl, "network"], out.loc[is_ctrl, "lr"]]).max()
+    key = [out.loc[is_ctrl, "network"], out.loc[is_ctrl, "lr_fraction"]]
+    ctrl = raw[is_ctrl].abs().groupby(key).max()
     res = [
-        max(floor * ls, ctrl.get((n, lr), 0.0))
-        for n, lr, ls in zip(out["network"], out["lr"], out["loss_star"], strict=True)
+        max(floor * ls, ctrl.get((n, f), 0.0))
+        for n, f, ls in zip(out["network"], out["lr_fraction"], out["loss_star"], strict=True)
     ]
     out["excess_raw"] = raw
     out["resolution"] = res
@@ -107,6 +108,8 @@ def analyse(s: dict, ref: pd.DataFrame, match: pd.DataFrame, stat: pd.DataFrame,
             {
                 "network": int(r.network),
                 "lr_edge": r.lr_edge,
+                "ref_lr": r.ref_lr,
+                "ref_passes": int(r.ref_passes),
                 "loss_star": r.loss_star,
                 "v1": r.v1,
                 "rank": int(r.rank),
@@ -133,13 +136,13 @@ def analyse(s: dict, ref: pd.DataFrame, match: pd.DataFrame, stat: pd.DataFrame,
             }
         )
     arms = []
-    for (lr, arm, name), g in st.groupby(["lr", "arm", "pair"], sort=True):
+    for (frac, arm, name), g in st.groupby(["lr_fraction", "arm", "pair"], sort=True):
         halves = _geo(g["loss_second_excess"] / g["loss_first_excess"])
         expo = 2 * np.log2(g["null_drift_end"] / g["null_drift_half"])
         arms.append(
             {
-                "lr": float(lr),
-                "lr_fraction": float(g["lr_fraction"].iloc[0]),
+                "lr_fraction": float(frac),
+                "lr": _geo(g["lr"]),
                 "arm": arm,
                 "pair": name,
                 "excess": _geo(g["excess"]),
@@ -156,12 +159,11 @@ def analyse(s: dict, ref: pd.DataFrame, match: pd.DataFrame, stat: pd.DataFrame,
             }
         )
     paired, ratios = [], []
-    for (lr, name), g in st[st["arm"] != "sync"].groupby(["lr", "pair"], sort=True):
+    for (frac, name), g in st[st["arm"] != "sync"].groupby(["lr_fraction", "pair"], sort=True):
         mb = g[g["arm"] == "mb"]
         de = g[g["arm"] == "desync"]
         ep = g[g["arm"] == "epoch"]
-        frac = float(g["lr_fraction"].iloc[0])
-        row = {"lr": float(lr), "lr_fraction": frac, "pair": name}
+        row = {"lr_fraction": float(frac), "lr": _geo(g["lr"]), "pair": name}
         for what, arm, col in (
             ("excess", de, "excess"),
             ("trace", de, "trace_f"),
@@ -170,7 +172,7 @@ def analyse(s: dict, ref: pd.DataFrame, match: pd.DataFrame, stat: pd.DataFrame,
         ):
             pr = _paired(arm, mb, col)
             row[f"{what}_ratio"] = float(np.exp(pr["log_ratio"].mean())) if len(pr) else math.nan
-            paired.append(pr.assign(lr=lr, lr_fraction=frac, pair=name, what=what))
+            paired.append(pr.assign(lr_fraction=frac, pair=name, what=what))
         row["cosine"] = _cosine(de, mb)
         ratios.append(row)
     paired = pd.concat(paired, ignore_index=True) if paired else pd.DataFrame()
@@ -309,7 +311,7 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
             if not len(g):
                 continue
             rows = []
-            for lr, h in g.groupby("lr"):
+            for lr, h in g.groupby("lr_fraction"):
                 m, lo, hi = _ci(np.log(h["excess"]), h["network"])
                 rows.append((lr * dodge, math.exp(m), math.exp(lo), math.exp(hi)))
             a = np.array(rows)
@@ -317,18 +319,19 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
                 a[:, 0], a[:, 1], yerr=[a[:, 1] - a[:, 2], a[:, 3] - a[:, 1]], marker=mk,
                 ls=ls, color=colours[name], capsize=3, label=f"{name}: {ARM_LABELS[arm]}",
             )  # fmt: skip
-    ctrl = st[st["arm"] == "sync"].groupby("lr")["resolution"].apply(_geo)
+    ctrl = st[st["arm"] == "sync"].groupby("lr_fraction")["resolution"].apply(_geo)
     ax.plot(ctrl.index, ctrl.to_numpy(), "_-", color="0.5", lw=1, ms=14, label="resolution")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("learning rate lr (S/V²)")
+    ax.set_xlabel("learning rate / the network's stability edge, lr / lr_edge")
     ax.set_ylabel("stationary excess loss ΔL (V²)")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     paths.append(save_figure(fig, ctx, "e3_excess_loss"))
     captions.append(
         f"Figure E3.1 — Stationary excess training loss ΔL = ⟨L⟩_window − L(k*) against "
-        f"learning rate, for each matched pair (colour): full-batch Bernoulli(p) (circles), "
+        f"learning rate (a fraction of each network's synchronous stability edge), for each "
+        f"matched pair (colour): full-batch Bernoulli(p) (circles), "
         f"synchronous mini-batches drawn with replacement (squares) and reshuffled epochs "
         f"(triangles). Points: geometric means over n = {n_net} networks × {n_seed} seeds; "
         f"bars: 95 % cluster-bootstrap intervals (clusters = networks). Grey: the resolution "
@@ -345,7 +348,7 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
             for name in pairs:
                 g = pr[(pr["pair"] == name) & (pr["what"] == what)]
                 rows = []
-                for lr, h in g.groupby("lr"):
+                for lr, h in g.groupby("lr_fraction"):
                     m, lo, hi = _ci(h["log_ratio"], h["network"])
                     rows.append((lr, math.exp(m), math.exp(lo), math.exp(hi)))
                 if rows:
@@ -358,9 +361,9 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("learning rate lr (S/V²)")
+        ax.set_xlabel("learning rate / the network's stability edge, lr / lr_edge")
         ax.set_title(title)
-        ax.grid(alpha=0.3, which="both")
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     axes[0].set_ylabel("paired ratio, Bernoulli / mini-batch")
     paths.append(save_figure(fig, ctx, "e3_function_vs_null"))

@@ -35,6 +35,7 @@ criteria in ``e3_minibatch.toml``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -114,29 +115,48 @@ def reference_condition(c: dict) -> pd.DataFrame:
         ``network``, ``k_init``, ``k_star`` (S), ``loss_star`` (V^2), ``rank`` (of J at k*),
         ``rates`` (relaxation rates of the function-space modes per update per edge at
         lr = 1, descending), ``lr_edge`` (S/V^2), ``v1`` and ``v1_stderr`` (at the start),
-        ``v1_states`` (at ``noise_states`` states along the run) and ``loss_states``.
+        ``v1_states`` (at ``noise_states`` states along the run) and ``loss_states``;
+        ``ref_lr`` (S/V^2) and ``ref_passes`` of the reference run.
     """
     s = c["settings"]
     i = c["network"]
     net, task = instance(s, i)
-    rule = CoupledLearning(lr=s["ref_lr"], eta=s["eta"])
-    steps = int(s["ref_updates"])
-    ref = train(
-        net,
-        task,
-        rule,
-        Synchronous(),
-        steps=steps,
-        record_every=max(1, steps // 100),
-        record_state=True,
-        progress=False,
-    )
-    k_init = ref.trajectory["k"][0]
-    k_star = ref.conductances
     unit = CoupledLearning(lr=1.0, eta=s["eta"])
+
+    def rates_at(k):
+        eig = np.linalg.eigvals(update_jacobian(net, task, k, unit))
+        return np.sort(-eig.real)[::-1]
+
+    k_init = unit.init_state(None, net.n_edges, np.random.default_rng(0)).k
+    # The reference runs at ref_fraction of the edge where it starts; when the edge at its end
+    # point is lower (the curvature grows as learning proceeds), it goes on from there at
+    # ref_fraction of the new edge, so that k* is a converged point, not a cycle.
+    lr = s["ref_fraction"] * 2.0 / rates_at(k_init)[0]
+    steps = int(s["ref_updates"])
+    k, first, passes = k_init, None, 0
+    while True:
+        passes += 1
+        run = train(
+            net,
+            task,
+            CoupledLearning(lr=lr, eta=s["eta"]),
+            Synchronous(),
+            steps=steps,
+            k0=k,
+            record_every=max(1, steps // 100),
+            record_state=True,
+            progress=False,
+        )
+        first = run if first is None else first
+        k = run.conductances
+        edge = 2.0 / rates_at(k)[0]
+        if lr <= 0.75 * edge or passes == 3:
+            break
+        lr = s["ref_fraction"] * edge
+    ref = first
+    k_star = k
     rank = int(np.linalg.matrix_rank(output_jacobian(net, task, k_star)))
-    eig = np.sort(-np.linalg.eigvals(update_jacobian(net, task, k_star, unit)).real)[::-1]
-    rates = eig[:rank]
+    rates = rates_at(k_star)[:rank]
     v1 = update_noise(
         net, task, k_init, unit, batch_size=1, sampling="replacement", draws=s["noise_draws"]
     )
@@ -161,7 +181,9 @@ def reference_condition(c: dict) -> pd.DataFrame:
                 "network": i,
                 "k_init": k_init.tolist(),
                 "k_star": k_star.tolist(),
-                "loss_star": float(h["train_error"].iloc[-1]),
+                "loss_star": float(run.history["train_error"].iloc[-1]),
+                "ref_lr": lr,
+                "ref_passes": passes,
                 "rank": rank,
                 "rates": rates.tolist(),
                 "lr_edge": float(2.0 / rates[0]),
@@ -227,15 +249,16 @@ def stationary_condition(c: dict) -> pd.DataFrame:
         start after half and all of the window, S).
     """
     s = c["settings"]
-    lr, p = float(c["lr"]), float(c["p"])
-    upe = s["time_lr"] / lr
+    p = float(c["p"])
     sched = synchronous_if_one(p)
-    steps = steps_for(upe, sched, n_edges=1)
-    every = max(1, steps // s["records"])
-    rule = CoupledLearning(lr=lr, eta=s["eta"])
     seeds = list(range(s["seeds"]))
     rows = []
     for i in range(s["networks"]):
+        lr = float(c["lr_fraction"]) * float(c["lr_edges"][i])
+        upe = s["time_lr"] / lr
+        steps = steps_for(upe, sched, n_edges=1)
+        every = max(1, steps // s["records"])
+        rule = CoupledLearning(lr=lr, eta=s["eta"])
         net, task = instance(s, i)
         k_star = np.asarray(c["k_star"][i])
         results = train_replicas(
@@ -270,6 +293,8 @@ def stationary_condition(c: dict) -> pd.DataFrame:
                 {
                     "network": i,
                     "seed": r,
+                    "lr": lr,
+                    "updates_per_edge": upe,
                     "loss_window": float(loss.mean()),
                     "loss_first": float(loss[:half].mean()),
                     "loss_second": float(loss[half:].mean()),
@@ -285,10 +310,9 @@ def stationary_condition(c: dict) -> pd.DataFrame:
                 }
             )
     frame = pd.DataFrame(rows)
-    frame["lr"] = lr
+    frame["lr_fraction"] = float(c["lr_fraction"])
     frame["arm"] = c["arm"]
     frame["pair"] = c["pair"]
-    frame["updates_per_edge"] = upe
     return frame
 
 
@@ -403,8 +427,7 @@ def run(ctx: Context) -> dict:
     bframes = pd.concat(got[s["networks"] :], ignore_index=True)
     v1 = float(ref["v1"].mean())
     pairs = _pairs(s, v1)
-    lr_edge = float(ref["lr_edge"].min())
-    lrs = [float(f"{f * lr_edge:.4g}") for f in s["lr_fractions"]]
+    lr_edges = ref.sort_values("network")["lr_edge"].tolist()
     full_sync = bframes[(bframes["b"] == -1) & (bframes["p"] == 1.0)].set_index("seed")
     stage2 = [
         {"key": f"match_n{i}", "kind": "match", "settings": s, "network": i, "pairs": pairs,
@@ -415,7 +438,9 @@ def run(ctx: Context) -> dict:
          "k": full_sync.loc[i, "k"].tolist()}
         for i in range(min(board["noise_seeds"], board["seeds"]))
     ]  # fmt: skip
-    got = run_conditions(ctx, NAME, stage2, condition)
+    # a few seconds of Monte Carlo in all: run in this process unless a cluster was named
+    # (a process pool would take longer to start than the work)
+    got = run_conditions(dataclasses.replace(ctx, workers=1), NAME, stage2, condition)
     match = pd.concat(got[: s["networks"]], ignore_index=True)
     bnoise = pd.concat(got[s["networks"] :], ignore_index=True)
     k_star = ref.sort_values("network")["k_star"].tolist()
@@ -430,7 +455,8 @@ def run(ctx: Context) -> dict:
             "key": f"stat_lr{f:g}_{arm}_{name}",
             "kind": "stationary",
             "settings": s,
-            "lr": lr,
+            "lr_fraction": f,
+            "lr_edges": lr_edges,
             "arm": arm,
             "pair": name,
             "p": p,
@@ -438,12 +464,10 @@ def run(ctx: Context) -> dict:
             "sampling": sampling,
             "k_star": k_star,
         }
-        for f, lr in zip(s["lr_fractions"], lrs, strict=True)
+        for f in s["lr_fractions"]
         for arm, name, p, b, sampling in arms
     ]
     stat = pd.concat(run_conditions(ctx, NAME, conds, condition), ignore_index=True)
-    frac = dict(zip(lrs, s["lr_fractions"], strict=True))
-    stat["lr_fraction"] = stat["lr"].map(frac)
 
     results = analyse(s, ref, match, stat, pairs)
     hw = board_analysis(board, bframes, bnoise)
@@ -454,8 +478,7 @@ def run(ctx: Context) -> dict:
         TITLE,
         {**s, "board": board},
         t0,
-        lr_edge=lr_edge,
-        lrs=lrs,
+        lr_edges=lr_edges,
         v1=v1,
         pairs=pairs,
         **results["summary"],
@@ -489,6 +512,7 @@ def report(s: dict) -> tuple[str, str]:
         [
             r["network"],
             fmt(r["lr_edge"]),
+            f"{fmt(r['ref_lr'])} ({r['ref_passes']})",
             fmt(r["loss_star"]),
             fmt(r["v1"]),
             fmt(r["rate_min"]),
@@ -502,6 +526,7 @@ def report(s: dict) -> tuple[str, str]:
         [
             "network",
             "lr_edge (S/V²)",
+            "reference lr (S/V²) (passes)",
             "L(k*) (V²)",
             "V_1 at start",
             "softest rate per update per edge at lr = 1",
@@ -535,6 +560,7 @@ def report(s: dict) -> tuple[str, str]:
     )
     arm_rows = [
         [
+            f"{r['lr_fraction']:g}",
             fmt(r["lr"]),
             r["arm"],
             r["pair"],
@@ -551,7 +577,8 @@ def report(s: dict) -> tuple[str, str]:
     ]
     arm_table = md_table(
         [
-            "lr (S/V²)",
+            "lr / lr_edge",
+            "lr (S/V², geometric mean)",
             "arm",
             "pair",
             "excess loss ΔL (V², geometric mean)",
@@ -567,7 +594,7 @@ def report(s: dict) -> tuple[str, str]:
     )
     ratio_rows = [
         [
-            fmt(r["lr"]),
+            f"{r['lr_fraction']:g}",
             r["pair"],
             fmt(r["excess_ratio"]),
             fmt(r["trace_ratio"]),
@@ -579,7 +606,7 @@ def report(s: dict) -> tuple[str, str]:
     ]
     ratio_table = md_table(
         [
-            "lr (S/V²)",
+            "lr / lr_edge",
             "pair",
             "ΔL desync / mini-batch",
             "tr C_out desync / mini-batch",
@@ -610,11 +637,13 @@ def report(s: dict) -> tuple[str, str]:
             f"{st['networks']} random {st['n_nodes']}-node networks, regression with",
             f"M = {st['n_train']} examples and label noise σ_y = {st['label_noise']:g} V (not",
             f"realisable); {st['seeds']} seeds per network (clusters = networks). k* is the end",
-            f"of a {st['ref_updates']:g}-update full-batch run at lr = {st['ref_lr']:g} S/V².",
-            "The stability edge lr_edge = 2 / (largest relaxation rate of the linearised",
-            f"full-batch update at k*); learning rates {', '.join(fmt(x) for x in s['lrs'])}",
-            f"S/V² ({', '.join(f'{f:g}' for f in st['lr_fractions'])} × the smallest",
-            f"lr_edge = {fmt(s['lr_edge'])}). Every arm starts at k* and runs",
+            f"of full-batch runs of {st['ref_updates']:g} updates per edge at",
+            f"{st['ref_fraction']:g} × the stability edge (rerun from their end at the edge",
+            "measured there when it had fallen below 4/3 × their lr). The edge",
+            "lr_edge = 2 / (largest relaxation rate of the linearised full-batch update at k*),",
+            "per network; the learning rates are",
+            f"{', '.join(f'{f:g}' for f in st['lr_fractions'])} × each network's lr_edge.",
+            "Every arm starts at k* and runs",
             f"{st['time_lr']:g} / lr updates per edge; the last {100 * st['window']:g} % is the",
             f"stationary window. V_1 = {fmt(s['v1'])} (update_noise, one example with",
             "replacement, at the start of learning, mean over networks); matched b =",
