@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..analysis import cluster_ci
+from ..analysis import cluster_ci, mean_ci
 from .common import Context, pyplot, save_figure
 from .criteria import Cell
 
@@ -70,18 +70,22 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, col: str) -> pd.DataFrame:
     )
 
 
-def _cosine(a: pd.DataFrame, b: pd.DataFrame) -> float:
-    """Mean over paired replicas of the smallest principal-angle cosine between the leading
-    eigenvector subspaces of the two output covariances."""
+def _cosines(a: pd.DataFrame, b: pd.DataFrame) -> tuple[float, float]:
+    """Principal-angle cosines between the subspaces of the ``N_EIGVECS`` leading
+    eigenvectors of two output covariances, paired by replica: the mean over pairs of the
+    largest cosine (the first principal angle) and of the smallest (the last)."""
     ia = a.set_index(["network", "seed"])["eigvecs"]
     ib = b.set_index(["network", "seed"])["eigvecs"]
-    out = []
+    first, last = [], []
     for key in ia.index.intersection(ib.index):
         ua = np.asarray(ia[key]).reshape(-1, N_EIGVECS)
         ub = np.asarray(ib[key]).reshape(-1, N_EIGVECS)
         s = np.linalg.svd(ua.T @ ub, compute_uv=False)
-        out.append(float(s.min()))
-    return float(np.mean(out)) if out else math.nan
+        first.append(float(s.max()))
+        last.append(float(s.min()))
+    if not first:
+        return math.nan, math.nan
+    return float(np.mean(first)), float(np.mean(last))
 
 
 def _geo(values) -> float:
@@ -173,14 +177,38 @@ def analyse(s: dict, ref: pd.DataFrame, match: pd.DataFrame, stat: pd.DataFrame,
             pr = _paired(arm, mb, col)
             row[f"{what}_ratio"] = float(np.exp(pr["log_ratio"].mean())) if len(pr) else math.nan
             paired.append(pr.assign(lr_fraction=frac, pair=name, what=what))
-        row["cosine"] = _cosine(de, mb)
+        row["cosine_first"], row["cosine_last"] = _cosines(de, mb)
         ratios.append(row)
     paired = pd.concat(paired, ignore_index=True) if paired else pd.DataFrame()
     return {
-        "summary": {"networks": nets, "matched": matched, "arms": arms, "ratios": ratios},
+        "summary": {
+            "networks": nets,
+            "matched": matched,
+            "arms": arms,
+            "ratios": ratios,
+            "exponents": lr_exponents(st),
+        },
         "stat": st,
         "paired": paired,
     }
+
+
+def lr_exponents(st: pd.DataFrame) -> list[dict]:
+    """The exponent of ΔL against lr per arm: per network the least-squares slope of
+    log ΔL (geometric mean over its seeds) against log lr, then the mean over networks with its
+    t interval (networks are the independent units). Empty with fewer than two rates."""
+    out = []
+    if st["lr_fraction"].nunique() < 2:
+        return out
+    for (arm, name), g in st[st["arm"] != "sync"].groupby(["arm", "pair"], sort=True):
+        slopes = []
+        for _, h in g.groupby("network"):
+            pts = h.groupby("lr").agg(lambda v: np.mean(np.log(v)))["excess"]
+            if len(pts) >= 2:
+                slopes.append(float(np.polyfit(np.log(pts.index), pts.to_numpy(), 1)[0]))
+        m, lo, hi = mean_ci(slopes) if len(slopes) >= 2 else (math.nan,) * 3
+        out.append({"arm": arm, "pair": name, "slope": m, "low": lo, "high": hi})
+    return out
 
 
 def _log_interp(x, y, target) -> float:

@@ -53,8 +53,8 @@ from ..schedules import Synchronous, steps_for, synchronous_if_one
 from ..tasks import Task, iris, regression
 from ..train import train
 from .common import Context, judge_criteria, load_settings, run_conditions, train_replicas
-from .e3_analysis import N_EIGVECS, analyse, board_analysis, criteria_cells, figures
-from .report import criteria_section, fmt, md_table, mode_note
+from .e3_analysis import ARM_LABELS, N_EIGVECS, analyse, board_analysis, criteria_cells, figures
+from .report import ci_text, criteria_section, fmt, md_table, mode_note
 
 NAME = "e3"
 MODULE = "e3_minibatch"
@@ -88,8 +88,17 @@ def instance(s: dict, i: int) -> tuple[Network, Task]:
     return net, task
 
 
+def coupled(s: dict, lr: float) -> CoupledLearning:
+    """The continuous rule of E3 at learning rate ``lr`` (S/V^2), with the settings' nudge and
+    lower conductance bound ``k_min`` (S)."""
+    return CoupledLearning(lr=lr, eta=s["eta"], k_min=s["k_min"])
+
+
 def update_jacobian(net: Network, task: Task, k: np.ndarray, rule: CoupledLearning) -> np.ndarray:
-    """``A = d(dk)/dk`` of the full-batch update at ``k`` by central differences, (E, E)."""
+    """``A = d(dk)/dk`` of the full-batch update at ``k`` by central differences, (E, E).
+
+    Edges held at the rule's lower bound (``k <= k_min (1 + 1e-9)``) do not move (the rule
+    clips them), so their rows and columns are zero."""
     system = TaskSystem(net, task)
 
     def step(kk):
@@ -103,6 +112,9 @@ def update_jacobian(net: Network, task: Task, k: np.ndarray, rule: CoupledLearni
         dk = np.zeros(e)
         dk[j] = h
         a[:, j] = (step(k + dk) - step(k - dk)) / (2 * h)
+    pinned = k <= rule.k_min * (1 + 1e-9)
+    a[pinned, :] = 0.0
+    a[:, pinned] = 0.0
     return a
 
 
@@ -121,7 +133,7 @@ def reference_condition(c: dict) -> pd.DataFrame:
     s = c["settings"]
     i = c["network"]
     net, task = instance(s, i)
-    unit = CoupledLearning(lr=1.0, eta=s["eta"])
+    unit = coupled(s, 1.0)
 
     def rates_at(k):
         eig = np.linalg.eigvals(update_jacobian(net, task, k, unit))
@@ -139,7 +151,7 @@ def reference_condition(c: dict) -> pd.DataFrame:
         run = train(
             net,
             task,
-            CoupledLearning(lr=lr, eta=s["eta"]),
+            coupled(s, lr),
             Synchronous(),
             steps=steps,
             k0=k,
@@ -202,7 +214,7 @@ def matching_condition(c: dict) -> pd.DataFrame:
     tau = 1) and the Bernoulli(p) mask's relative variance."""
     s = c["settings"]
     net, task = instance(s, c["network"])
-    unit = CoupledLearning(lr=1.0, eta=s["eta"])
+    unit = coupled(s, 1.0)
     k = np.asarray(c["k_init"])
     rows = []
     for pair in c["pairs"]:
@@ -258,7 +270,7 @@ def stationary_condition(c: dict) -> pd.DataFrame:
         upe = s["time_lr"] / lr
         steps = steps_for(upe, sched, n_edges=1)
         every = max(1, steps // s["records"])
-        rule = CoupledLearning(lr=lr, eta=s["eta"])
+        rule = coupled(s, lr)
         net, task = instance(s, i)
         k_star = np.asarray(c["k_star"][i])
         results = train_replicas(
@@ -598,7 +610,7 @@ def report(s: dict) -> tuple[str, str]:
             r["pair"],
             fmt(r["excess_ratio"]),
             fmt(r["trace_ratio"]),
-            fmt(r["cosine"], 3),
+            f"{fmt(r['cosine_first'], 2)} / {fmt(r['cosine_last'], 2)}",
             fmt(r["null_ratio"]),
             fmt(r["epoch_excess_ratio"]),
         ]
@@ -610,12 +622,21 @@ def report(s: dict) -> tuple[str, str]:
             "pair",
             "ΔL desync / mini-batch",
             "tr C_out desync / mini-batch",
-            "leading principal-angle cosine",
+            f"principal-angle cosines, first / last ({N_EIGVECS} leading eigenvectors)",
             "null RMS desync / mini-batch",
             "ΔL reshuffled / with replacement",
         ],
         ratio_rows,
     )
+    exp_txt = "; ".join(
+        f"{r['pair']}, {ARM_LABELS[r['arm']]}: {ci_text(r['slope'], r['low'], r['high'], 2)}"
+        for r in s["exponents"]
+    )
+    if exp_txt:
+        exp_txt = (
+            "**Exponent of ΔL against lr** (slope of log ΔL on log lr per network, mean over "
+            f"networks [95 % t interval]; SGD theory: 1): {exp_txt}."
+        )
     hw = s["board"]
     board_rows = [
         [fmt(r["p"]), fmt(r["mask_noise"]), fmt(r["b_pred"]), fmt(r["b_match"])]
@@ -674,6 +695,8 @@ times 2: 1 for diffusion, 0 for a confined fluctuation):
 criteria table):
 
 {ratio_table}
+
+{exp_txt}
 
 **Hardware analogue.** The lab board ({bd["taps"]} taps) on Iris, {bd["seeds"]} seeds,
 {bd["updates_per_edge"]:g} updates per edge, tail = last {100 * bd["tail"]:g} %; V_b of the
