@@ -319,6 +319,16 @@ def _ci(values, clusters) -> tuple[float, float, float]:
     return cluster_ci(v[ok], c[ok], 0.95)
 
 
+def _lr_axis(ax, fracs) -> None:
+    """Log x axis ticked at the learning-rate fractions, log y axis."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(min(fracs) / 1.6, max(fracs) * 1.6)
+    ax.set_xticks(fracs, [f"{f:g}" for f in fracs])
+    ax.tick_params(axis="x", which="minor", bottom=False, labelbottom=False)
+    ax.set_xlabel("learning rate / the network's stability edge, lr / lr_edge")
+
+
 def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[list, list]:
     """Draw E3's three figures; return their paths (relative to ``ctx.out``) and captions."""
     plt = pyplot()
@@ -327,6 +337,7 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
     pairs = sorted(st.loc[st["arm"] != "sync", "pair"].unique())
     colours = {p: f"C{i}" for i, p in enumerate(pairs)}
     paths, captions = [], []
+    fracs = sorted(st["lr_fraction"].unique())
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), layout="constrained")
     styles = {"desync": ("o", "-"), "mb": ("s", "--"), "epoch": ("^", ":")}
@@ -349,9 +360,7 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
             )  # fmt: skip
     ctrl = st[st["arm"] == "sync"].groupby("lr_fraction")["resolution"].apply(_geo)
     ax.plot(ctrl.index, ctrl.to_numpy(), "_-", color="0.5", lw=1, ms=14, label="resolution")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("learning rate / the network's stability edge, lr / lr_edge")
+    _lr_axis(ax, fracs)
     ax.set_ylabel("stationary excess loss ΔL (V²)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -387,9 +396,7 @@ def figures(ctx: Context, s: dict, bs: dict, results: dict, hw: dict) -> tuple[l
                     )  # fmt: skip
         ax.axhspan(0.67, 1.5, color="0.85", zorder=0, label="[0.67, 1.5]")
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("learning rate / the network's stability edge, lr / lr_edge")
+        _lr_axis(ax, fracs)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
