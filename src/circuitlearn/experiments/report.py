@@ -203,12 +203,20 @@ def render(out: str | Path, experiments: Iterable[ModuleType]) -> str:
         verdict, body = module.report(sums[name])
         claim = f"*{module.CLAIM}*\n\n" if module.CLAIM else ""
         sections.append(f"## {module.HEADING}\n\n{claim}{body}")
+        claims = sums[name].get("verdicts", {}).get("claims")
+        if claims:  # every claim label the criteria decide, each with its verdict
+            verdict = "<br>".join(
+                f"{label}: **{v}**" if len(claims) > 1 else f"**{v}**"
+                for label, v in claims.items()
+            )
+        else:
+            verdict = f"**{verdict}**"
         if module.CLAIM:
             rows.append(
                 [
                     module.CLAIM.split(":")[0],
                     module.CLAIM.split(": ", 1)[1],
-                    f"**{verdict}**",
+                    verdict,
                     f"[{name.upper()}](#{_anchor(module.HEADING)})",
                 ]
             )
