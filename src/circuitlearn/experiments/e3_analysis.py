@@ -203,7 +203,11 @@ def lr_exponents(st: pd.DataFrame) -> list[dict]:
     for (arm, name), g in st[st["arm"] != "sync"].groupby(["arm", "pair"], sort=True):
         slopes = []
         for _, h in g.groupby("network"):
-            pts = h.groupby("lr").agg(lambda v: np.mean(np.log(v)))["excess"]
+            # Excess losses at or below zero (under the resolution) carry no exponent.
+            pts = h.groupby("lr")["excess"].agg(
+                lambda v: np.mean(np.log(v[v > 0])) if (v > 0).any() else np.nan
+            )
+            pts = pts[np.isfinite(pts.to_numpy())]
             if len(pts) >= 2:
                 slopes.append(float(np.polyfit(np.log(pts.index), pts.to_numpy(), 1)[0]))
         m, lo, hi = mean_ci(slopes) if len(slopes) >= 2 else (math.nan,) * 3
