@@ -3,6 +3,7 @@ killed mid-sweep, the whole sweep killed with SIGKILL and rerun, corrupt run dir
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -197,3 +198,31 @@ def test_sigkill_of_the_whole_sweep_then_rerun(backend, reference, tmp_path):
         assert (d.stat().st_ino, (d / "summary.json").stat().st_mtime_ns) == stamps[rid]
     same_table(table, ref_table)
     assert_same_runs(out, ref_dir)  # bit-identical to the uninterrupted sweep
+
+
+def test_reproduce_runs_its_conditions_on_a_dask_cluster(cluster, tmp_path):
+    """``reproduce --scheduler tcp://...`` hands the experiment's conditions to the cluster and
+    measures exactly what the in-process run measures."""
+    from typer.testing import CliRunner
+
+    from circuitlearn.cli import app
+
+    runner = CliRunner()
+    out = {}
+    for name, extra in (
+        ("dask", ["--scheduler", cluster.scheduler_address]),
+        ("local", ["--workers", "1"]),
+    ):
+        out[name] = tmp_path / name
+        res = runner.invoke(
+            app, ["reproduce", "e4", "--quick", "--out", str(out[name]), "--quiet", *extra]
+        )
+        assert res.exit_code == 0, res.output
+    conditions = sorted((out["dask"] / "e4" / "conditions").glob("*.parquet"))
+    assert conditions
+    for path in conditions:
+        a = pd.read_parquet(path)
+        b = pd.read_parquet(out["local"] / "e4" / "conditions" / path.name)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    cells = [json.loads((out[n] / "e4" / "summary.json").read_text())["verdicts"] for n in out]
+    assert cells[0] == cells[1]

@@ -49,7 +49,7 @@ from .common import (
     save_figure,
 )
 from .criteria import Cell
-from .report import ci_text, criteria_section, fmt, md_table, mode_note
+from .report import ci_text, criteria_section, figures_with_captions, fmt, md_table, mode_note
 
 NAME = "e1"
 MODULE = "e1_idealised"
@@ -847,11 +847,8 @@ def report(s: dict) -> tuple[str, str]:
             "dashed red: the synchronous stability edge found by the probe."
         ),
     }
-    figs = []
-    for path in s["figures"]:
-        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        pdf = path.rsplit(".", 1)[0] + ".pdf"
-        figs.append(f"![{stem}]({path})\n\n*{captions.get(stem, stem)}* ([PDF]({pdf}))")
+    stems = [path.rsplit("/", 1)[-1].rsplit(".", 1)[0] for path in s["figures"]]
+    figs = figures_with_captions(s["figures"], [f"*{captions.get(st, st)}*" for st in stems])
     body = f"""{mode_note(s)}**Verdict: {verdict}.**
 
 {setup}
@@ -872,7 +869,7 @@ every budget, with the synchronous geometric-mean error (V²) at each budget:
 
 {_divergences(s)} {_convergence(s)}
 
-{chr(10).join(chr(10) + f for f in figs)}
+{figs}
 
 Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
 """

@@ -17,7 +17,7 @@ import pandas as pd
 from ..analysis import proportion_ci, ratio_ci
 from .common import Context, judge_criteria, pyplot, save_figure
 from .criteria import Cell
-from .report import criteria_section, fmt, md_table, mode_note, ratio_text
+from .report import criteria_section, figures_with_captions, fmt, md_table, mode_note, ratio_text
 
 #: The comparisons of every regime: name -> (numerator arm, denominator arm, normalisation).
 #: ``{p}`` is the regime's p. "updates": equal updates per edge; "examples": equal examples.
@@ -378,10 +378,7 @@ def report_body(s: dict) -> str:
         f"the whole run of {st['updates_per_edge']:g} updates per edge, right its last "
         f"{100 * ZOOM_UPE:g} %. One replica, n = 1: an illustration, not a statistic.",
     ]
-    figs = "\n\n".join(
-        f"![{Path(p).stem}]({p})\n\n{cap} ([PDF]({Path(p).with_suffix('.pdf')}))"
-        for p, cap in zip(s["figures"], captions, strict=False)
-    )
+    figs = figures_with_captions(s["figures"], captions[: len(s["figures"])])
     return f"""{mode_note(s)}{setup}
 
 {criteria_section(s["verdicts"])}

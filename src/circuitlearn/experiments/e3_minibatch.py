@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,7 +55,7 @@ from ..tasks import Task, iris, regression
 from ..train import train
 from .common import Context, judge_criteria, load_settings, run_conditions, train_replicas
 from .e3_analysis import ARM_LABELS, N_EIGVECS, analyse, board_analysis, criteria_cells, figures
-from .report import ci_text, criteria_section, fmt, md_table, mode_note
+from .report import ci_text, criteria_section, figures_with_captions, fmt, md_table, mode_note
 
 NAME = "e3"
 MODULE = "e3_minibatch"
@@ -504,15 +503,6 @@ def run(ctx: Context) -> dict:
 
 
 # ---------------------------------------------------------------------------- report
-def _figures(summary: dict) -> str:
-    """Each figure with its numbered caption (and a link to its PDF)."""
-    out = []
-    for path, caption in zip(summary["figures"], summary["captions"], strict=True):
-        pdf = str(Path(path).with_suffix(".pdf"))
-        out.append(f"![{Path(path).stem}]({path})\n\n*{caption}* ([PDF]({pdf}))")
-    return "\n\n".join(out)
-
-
 def _claim(summary: dict, claim: str) -> str:
     return summary["verdicts"]["claims"].get(claim, "inconclusive (not measured)")
 
@@ -709,7 +699,7 @@ stepped rule at the tail state of the full-batch synchronous board: {vb_txt}.
 
 {criteria_section(s["verdicts"])}
 
-{_figures(s)}
+{figures_with_captions(s["figures"], [f"*{c}*" for c in s["captions"]])}
 
 Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
 """

@@ -43,7 +43,14 @@ from .common import (
     train_replicas,
 )
 from .criteria import Cell
-from .report import ci_text, criteria_section, md_table, mode_note, schedule_label
+from .report import (
+    ci_text,
+    criteria_section,
+    figures_with_captions,
+    md_table,
+    mode_note,
+    schedule_label,
+)
 
 NAME = "e4"
 TITLE = "E4: fully asynchronous (PoissonClocks) against Bernoulli, data rate matched"
@@ -433,16 +440,6 @@ def _curve_figure(ctx: Context, s: dict, frames: dict) -> str:
 def _verdict(s: dict) -> str:
     claims = s["verdicts"]["claims"]
     return claims.get("E4 (asynchrony)", "inconclusive")
-
-
-def figures_with_captions(paths: list[str], captions: list[str]) -> str:
-    """Each figure (PNG embedded, PDF linked) followed by its numbered caption."""
-    out = []
-    for path, caption in zip(paths, captions, strict=True):
-        stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        pdf = path.rsplit(".", 1)[0] + ".pdf"
-        out.append(f"![{stem}]({path})\n\n{caption} ([PDF]({pdf}))")
-    return "\n\n".join(out)
 
 
 def _ranges(rows: list[dict]) -> str:

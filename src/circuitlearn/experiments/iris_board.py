@@ -50,7 +50,7 @@ from .common import (
     train_replicas,
 )
 from .criteria import Cell
-from .report import criteria_section, figure_links, md_table, mode_note
+from .report import criteria_section, figures_with_captions, md_table, mode_note
 
 NAME = "iris"
 TITLE = "Iris on the 16-edge lab board"
@@ -539,9 +539,7 @@ Chosen settings:
 
 {ceiling_txt}
 
-{figure_links(s)}
-
-{caption}
+{figures_with_captions(s["figures"], [caption])}
 
 <details><summary>Selection table ({len(sel_rows)} candidates)</summary>
 

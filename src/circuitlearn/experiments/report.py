@@ -27,7 +27,7 @@ from .._version import __version__
 __all__ = [
     "ci_text",
     "criteria_section",
-    "figure_links",
+    "figures_with_captions",
     "fmt",
     "load_summaries",
     "md_table",
@@ -89,13 +89,20 @@ def md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def figure_links(summary: dict) -> str:
-    """The summary's figures as embedded PNGs with a link to each PDF."""
+def figures_with_captions(paths: list[str], captions: list[str]) -> str:
+    """Each figure (PNG embedded) followed by its numbered caption and a link to its PDF.
+
+    Parameters
+    ----------
+    paths : list of str
+        PNG paths relative to the report (as ``common.save_figure`` returns them).
+    captions : list of str
+        One caption per figure, in order (Markdown; it should start with "Figure X.n").
+    """
     out = []
-    for path in summary.get("figures", []):
-        stem = Path(path).stem
+    for path, caption in zip(paths, captions, strict=True):
         pdf = str(Path(path).with_suffix(".pdf"))
-        out.append(f"![{stem}]({path})\n\n*{stem}* ([PDF]({pdf}))")
+        out.append(f"![{Path(path).stem}]({path})\n\n{caption} ([PDF]({pdf}))")
     return "\n\n".join(out)
 
 
