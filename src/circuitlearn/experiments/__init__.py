@@ -157,7 +157,12 @@ def reproduce(
             "runtime_s": time.perf_counter() - t0,
         }
     )
-    meta.setdefault("runtimes", {}).update(runtimes)
+    # An experiment whose conditions all came from disk took no measured run time now: the
+    # report keeps the time of the invocation that computed them.
+    previous = meta.setdefault("runtimes", {})
+    for name, seconds in runtimes.items():
+        if ctx.computed.get(name, 0) or name not in previous:
+            previous[name] = seconds
     write_json(meta, meta_path)
     report = write_report(out, EXPERIMENTS.values())
     ctx.log(f"report: {report}")

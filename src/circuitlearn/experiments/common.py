@@ -62,6 +62,8 @@ class Context:
     command: str = "circuitlearn reproduce"
     verbose: bool = True
     started: float = field(default_factory=time.perf_counter)
+    #: Conditions computed (not read from disk) in this invocation, per experiment.
+    computed: dict[str, int] = field(default_factory=dict)
 
     @property
     def figures(self) -> Path:
@@ -173,6 +175,7 @@ def run_conditions(
     cache = ctx.dir(experiment) / "conditions"
     paths = [cache / f"{c['key']}-{condition_hash(c)}.parquet" for c in conditions]
     todo = [c for c, p in zip(conditions, paths, strict=True) if not p.is_file()]
+    ctx.computed[experiment] = ctx.computed.get(experiment, 0) + len(todo)
     if todo:
         ctx.log(
             f"{experiment}: {len(todo)} of {len(conditions)} conditions to run "
