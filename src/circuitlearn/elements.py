@@ -233,8 +233,8 @@ class Transistor(Element):
         if bad.size:
             raise ValidationError(
                 f"{name}[{edges[bad[0]]}] = {float(theta[bad[0]])!r} is the gate voltage of a "
-                f"transistor edge: it must lie in its v_gate_range [{lo:g}, {hi:g}] V (clip it, or widen "
-                "the range)"
+                f"transistor edge: it must lie in its v_gate_range [{lo:g}, {hi:g}] V (clip it, "
+                "or widen the range)"
             )
 
     def spec(self) -> dict:
