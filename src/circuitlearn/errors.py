@@ -20,6 +20,17 @@ class FloatingNodesError(ValidationError):
         )
 
 
+class ConvergenceError(ValidationError):
+    """Newton's iteration on a nonlinear network did not settle: ``iterations`` taken, the
+    largest current ``residual`` (A) left at a free node and that ``node``."""
+
+    def __init__(self, message: str, iterations: int, residual: float, node: int):
+        super().__init__(message)
+        self.iterations = iterations
+        self.residual = residual
+        self.node = node
+
+
 class TrainingDiverged(ArithmeticError):
     """Training produced a non-finite error or conductance; ``step`` is where it was seen and
     ``result`` the run up to the last finite record (or None)."""

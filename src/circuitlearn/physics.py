@@ -264,13 +264,18 @@ class LaplacianSolver:
 
 
 def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> np.ndarray:
-    """Settled node voltages of ``net`` with conductances ``k`` and fixed node voltages.
+    """Settled node voltages of ``net`` with edge parameters ``k`` and fixed node voltages.
+
+    A network of resistors only (``net.is_linear``) is solved by ``LaplacianSolver``; one with
+    diodes or transistors (``circuitlearn.elements``) by Newton's method
+    (``circuitlearn.nonlinear.NewtonSolver``).
 
     Parameters
     ----------
     net : Network
     k : array, shape (E,)
-        Edge conductances in S, strictly positive.
+        Edge parameters ``theta``: conductances in S (strictly positive) for resistors, gate
+        voltages in V (inside their ``v_gate_range``) for transistors, ignored for diodes.
     fixed_nodes : sequence of int, shape (F,)
         Nodes held at imposed voltages (inputs, ground, clamped outputs).
     fixed_values : array, shape (F,) or (M, F)
@@ -283,6 +288,12 @@ def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> 
     ndarray, shape (N,) or (M, N)
         Voltages of every node in V.
     """
+    check_network(net)
+    if not net.is_linear:
+        # nonlinear builds on LaplacianSolver (this module), so it is imported here
+        from .nonlinear import solve_nonlinear
+
+        return solve_nonlinear(net, k, fixed_nodes, fixed_values, backend=backend)
     solver = LaplacianSolver(net, fixed_nodes, backend=backend)
     solver.set_conductances(k)
     return solver.settle(fixed_values)

@@ -1,0 +1,406 @@
+"""The settled state of a network with nonlinear edges: damped Newton on Kirchhoff's current law.
+
+The unknowns are the free node voltages ``V[U]`` (V); the residual is the net current (A) leaving
+each free node through its edges, ``r = B[:, U].T i(V)``, with ``i`` the element laws of
+``circuitlearn.elements``. Newton's step solves ``J dV = -r`` with ``J = dr/dV[U]``:
+
+- networks of resistors and diodes (every current a function of its drop) have
+  ``J = L[U,U](g)``, the reduced Laplacian of the small-signal conductances ``g = di/d(dv)``:
+  symmetric positive definite, factored by ``physics.LaplacianSolver`` on its sparsity pattern
+  analysed once (any ``backends`` factorisation: dense, qdldl, CHOLMOD, SuperLU);
+- a transistor's current depends on both node voltages relative to its gate, so ``J`` is not
+  symmetric: it is assembled on a fixed pattern (analysed once) and factored by SciPy's SuperLU.
+
+Each node's move is limited to ``max_step`` volts per step (a few ``n v_t`` for diode networks,
+so that no exponential is overshot far), then the step is halved until the residual's norm
+falls (Armijo backtracking; where no fraction down to 1/1000 decreases it, the whole limited
+step is taken). In the step only, every edge conducts at least ``g_floor`` times the
+largest edge conductance, so that a node hanging on cut-off transistors or deeply reverse-biased
+diodes leaves the step defined; the residual, and so the answer, uses the exact laws. The
+iteration stops when every free node's residual is at most ``atol + rtol *`` the gross current
+through its edges (their currents and small-signal conductances times the largest voltage: the
+residual cannot be computed more accurately than that); it is warm started from the previous
+settled state. Non-convergence raises
+``ConvergenceError`` naming the iteration, the residual and the worst node; free nodes left with
+no conducting path to a fixed node at the settled state (behind cut-off transistors) raise a
+``ValidationError`` naming them.
+
+This module knows nothing about learning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import splu
+
+from ._validation import finite_array
+from .elements import Diode
+from .errors import ConvergenceError, ValidationError
+from .network import Network
+from .physics import LaplacianSolver
+
+
+class NewtonSolver:
+    """Settles one nonlinear network for one choice of fixed nodes, for any edge parameters.
+
+    Parameters
+    ----------
+    net : Network
+        Any mix of elements (a linear network works too: one Newton step).
+    fixed_nodes : sequence of int, shape (F,)
+        Nodes whose voltages are imposed; all others are free.
+    backend : str
+        Factorisation of the symmetric Jacobian (resistors and diodes), as for
+        ``LaplacianSolver``; networks with transistors use SuperLU.
+    rtol, atol : float
+        Convergence: every free node's residual current is at most ``atol + rtol * s_u`` (A),
+        ``s_u`` the gross current through its edges, ``sum |i_j| + (|di_j/dv_a| +
+        |di_j/dv_b|) max |V|``, plus the current injected there.
+    max_iter : int
+        Newton iterations allowed per settle.
+    max_step : float or None
+        Largest move of any node's voltage per iteration (V); None: ``10 n v_t`` of the
+        sharpest diode when there are diodes, else 1 V.
+
+    Attributes
+    ----------
+    n_factorizations : int
+        Jacobian factorisations so far (all settles).
+    n_settles : int
+        States settled so far (one per example).
+    last_iterations : int
+        Newton iterations of the last settled state.
+    """
+
+    #: On non-convergence, an edge conducting less than this fraction of the largest edge
+    #: conductance counts as not conducting when naming the nodes that hang on such edges.
+    leak_ratio: float = 1e-6
+
+    def __init__(
+        self,
+        net: Network,
+        fixed_nodes: Sequence[int],
+        backend: str = "auto",
+        rtol: float = 1e-12,
+        atol: float = 0.0,
+        max_iter: int = 100,
+        max_step: float | None = None,
+        g_floor: float = 1e-12,
+    ):
+        self.linear = LaplacianSolver(net, fixed_nodes, backend=backend)
+        self.net = net
+        self.fixed, self.free = self.linear.fixed, self.linear.free
+        self.groups = net.element_groups
+        self.symmetric = all(el.drop_only for el, _ in self.groups)
+        self.rtol, self.atol, self.max_iter, self.g_floor = rtol, atol, max_iter, g_floor
+        if max_step is None:
+            nvt = [el.n_vt for el, _ in self.groups if isinstance(el, Diode)]
+            max_step = 10 * min(nvt) if nvt else 1.0
+        self.max_step = float(max_step)
+        e = net.edges
+        self._a, self._b = e[:, 0], e[:, 1]
+        fa, fb = self.linear.free_index[self._a], self.linear.free_index[self._b]
+        self._fa, self._fb = fa, fb
+        self._ma, self._mb = fa >= 0, fb >= 0
+        # edges between two fixed nodes do not enter the settle (and a diode there may be
+        # forward-biased far beyond the others): the solver evaluates only the rest
+        live = self._ma | self._mb
+        self._live_groups = [(el, idx[live[idx]]) for el, idx in self.groups]
+        if not self.symmetric:
+            self._build_pattern()
+        self._theta = None
+        self._last: np.ndarray | None = None
+        self.n_factorizations = 0
+        self.n_settles = 0
+        self.last_iterations = 0
+
+    def _build_pattern(self) -> None:
+        """The full CSC pattern of ``J`` (n_U x n_U) and each local entry's slot in it."""
+        fa, fb, ma, mb = self._fa, self._fb, self._ma, self._mb
+        both = ma & mb
+        # local entries in the order _jacobian_values writes them:
+        # (a, a): ga, (b, b): -gb, (a, b): gb, (b, a): -ga
+        rows = np.concatenate([fa[ma], fb[mb], fa[both], fb[both]])
+        cols = np.concatenate([fa[ma], fb[mb], fb[both], fa[both]])
+        nu = max(self.free.size, 1)
+        entries, self._slot = np.unique(cols * nu + rows, return_inverse=True)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(entries // nu, minlength=nu))])
+        self._pattern = sp.csc_matrix(
+            (np.ones(entries.size), (entries % nu).astype(np.int32), indptr.astype(np.int32)),
+            shape=(self.free.size, self.free.size),
+        )
+
+    # -- parameters
+    def set_parameters(self, theta, name: str = "theta") -> None:
+        """Set the edge parameters ``theta`` (E,): conductance (S) of resistors, gate voltage
+        (V) of transistors, ignored for diodes; each checked against its element's range."""
+        theta = self.net.check_parameters(theta, name)
+        self._theta = theta.copy()
+
+    # -- element laws over all edges
+    def edge_currents(self, v: np.ndarray) -> np.ndarray:
+        """Current (A) along each edge, from ``edges[:, 0]`` to ``edges[:, 1]``, shape (E,),
+        for node voltages ``v`` (N,)."""
+        va, vb, th = v[self._a], v[self._b], self._theta
+        out = np.empty(self.net.n_edges)
+        for el, idx in self.groups:
+            out[idx] = el.current(va[idx], vb[idx], th[idx])
+        return out
+
+    def _currents(self, v: np.ndarray) -> np.ndarray:
+        """Edge currents (A), zero on edges between two fixed nodes."""
+        va, vb, th = v[self._a], v[self._b], self._theta
+        out = np.zeros(self.net.n_edges)
+        for el, idx in self._live_groups:
+            out[idx] = el.current(va[idx], vb[idx], th[idx])
+        return out
+
+    def _derivatives(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(di/dv_a, di/dv_b)`` (S), zero on edges between two fixed nodes."""
+        va, vb, th = v[self._a], v[self._b], self._theta
+        ga, gb = np.zeros(self.net.n_edges), np.zeros(self.net.n_edges)
+        for el, idx in self._live_groups:
+            ga[idx], gb[idx] = el.derivatives(va[idx], vb[idx], th[idx])
+        return ga, gb
+
+    def residual(self, v: np.ndarray, injected: np.ndarray | None = None) -> np.ndarray:
+        """Net current (A) leaving each free node, shape (n_U,): zero when settled.
+
+        ``injected`` (n_U,), optional: current (A) injected into each free node from outside
+        (a nudge), subtracted."""
+        return self._residual(v, injected)[0]
+
+    def _to_free(self, per_edge: np.ndarray, sign_b: float) -> np.ndarray:
+        """Sum an edge quantity onto the free nodes: ``+`` at the first end, ``sign_b`` at the
+        second, shape (n_U,)."""
+        nu = self.free.size
+        out = np.bincount(self._fa[self._ma], weights=per_edge[self._ma], minlength=nu)
+        out = out + sign_b * np.bincount(
+            self._fb[self._mb], weights=per_edge[self._mb], minlength=nu
+        )
+        return out.astype(np.float64, copy=False)  # bincount of no edges is an integer array
+
+    def _residual(self, v: np.ndarray, injected: np.ndarray | None):
+        """The residual (n_U,) and the edge currents (E,)."""
+        i = self._currents(v)
+        r = self._to_free(i, -1.0)
+        return (r if injected is None else r - injected), i
+
+    def _tolerance(self, v, i, ga, gb, injected) -> np.ndarray:
+        """Residual allowed at each free node (A): ``atol`` plus ``rtol`` times the gross
+        currents through its edges, ``|i| + (|di/dv_a| + |di/dv_b|) max|V|`` (the residual can
+        be no more accurate than the round-off of its terms), and the injected current."""
+        vmax = float(np.abs(v).max())
+        if not self.symmetric:  # a transistor's current is computed from its gate voltage
+            vmax = max(vmax, float(np.abs(self._theta).max()))
+        gross = np.abs(i) + (np.abs(ga) + np.abs(gb)) * vmax
+        scale = self._to_free(gross, 1.0)
+        if injected is not None:
+            scale += np.abs(injected)
+        return self.atol + self.rtol * scale
+
+    def jacobian(self, v: np.ndarray) -> sp.csc_matrix:
+        """``J = d residual / d V[U]`` (S), sparse (n_U, n_U), exact (no floor)."""
+        ga, gb = self._derivatives(v)
+        return self._matrix(ga, gb)
+
+    def _matrix(self, ga: np.ndarray, gb: np.ndarray) -> sp.csc_matrix:
+        if self.symmetric:  # J = L[U,U](ga), on the linear solver's pattern
+            up = self.linear.pattern.copy()
+            up.data = self.linear.data_map @ ga
+            return (up + sp.triu(up, 1).T).tocsc()
+        ma, mb, both = self._ma, self._mb, self._ma & self._mb
+        vals = np.concatenate([ga[ma], -gb[mb], gb[both], -ga[both]])
+        j = self._pattern.copy()
+        j.data = np.bincount(self._slot, weights=vals, minlength=j.nnz)
+        return j
+
+    def _factor_step(self, ga: np.ndarray, gb: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Newton direction ``-J^-1 r`` for the derivatives ``ga``, ``gb`` (E,), each edge
+        conducting at least the floor."""
+        floor = self.g_floor * max(
+            float(np.abs(ga).max(initial=0.0)), float(np.abs(gb).max(initial=0.0)), 1e-300
+        )
+        self.n_factorizations += 1
+        if self.symmetric:
+            self.linear.update(np.maximum(ga, floor))
+            return -self.linear.solve_reduced(r)
+        # a floor conductance across every edge: +floor on the drop's derivatives
+        jac = self._matrix(ga + floor, gb - floor)
+        try:
+            lu = splu(jac)
+        except RuntimeError as exc:  # exactly singular even with the floor
+            raise ConvergenceError(
+                f"the Jacobian is singular at a Newton iteration ({exc})", 0, float("nan"), -1
+            ) from None
+        return -lu.solve(r)
+
+    # -- settles
+    def _initial(self, values: np.ndarray) -> np.ndarray:
+        """Cold start: the linear network with resistors at their conductance and every other
+        edge at the median resistor conductance (1 S without resistors); one factorisation."""
+        k = np.ones(self.net.n_edges)
+        res = [idx for el, idx in self.groups if el.kind == "resistor"]
+        if res:
+            ridx = np.concatenate(res)
+            k[:] = np.median(self._theta[ridx])
+            k[ridx] = self._theta[ridx]
+        self.linear.update(k)
+        self.n_factorizations += 1
+        return self.linear.settle(values)
+
+    def settle_one(
+        self, values: np.ndarray, v0: np.ndarray | None = None, injected: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Node voltages (N,) in V with the fixed nodes at ``values`` (F,), warm started from
+        ``v0`` (N,) when given; ``injected`` (N,), optional, is a current (A) fed into each
+        node from outside (only its free entries matter)."""
+        if self._theta is None:
+            raise RuntimeError("call set_parameters(theta) before settling")
+        v = self._initial(values) if v0 is None else np.array(v0, dtype=np.float64)
+        v[self.fixed] = values
+        inj = None if injected is None else np.asarray(injected, np.float64)[self.free]
+        u = self.free
+        r, i = self._residual(v, inj)
+        for it in range(self.max_iter + 1):
+            ga, gb = self._derivatives(v)
+            tol = self._tolerance(v, i, ga, gb, inj)
+            excess = np.divide(np.abs(r), tol, out=np.where(r == 0, 0.0, np.inf), where=tol > 0)
+            worst = int(np.argmax(excess)) if r.size else 0
+            if not r.size or excess[worst] <= 1.0:
+                break
+            if it == self.max_iter:
+                self._diagnose(v)
+                raise ConvergenceError(
+                    f"Newton's iteration did not settle in max_iter={self.max_iter} steps: the "
+                    f"residual current at node {u[worst]} is {abs(r[worst]):.3e} A, "
+                    f"{excess[worst]:.2g} times its tolerance; raise max_iter, or check the "
+                    "circuit for nodes that cannot carry current",
+                    it,
+                    float(abs(r[worst])),
+                    int(u[worst]),
+                )
+            # each node moves at most max_step (as SPICE limits each junction's voltage), so
+            # that a node whose own conductance is tiny cannot throw the others far
+            d = np.clip(self._factor_step(ga, gb, r), -self.max_step, self.max_step)
+            phi, t = float(r @ r), 1.0
+            while True:
+                trial = v.copy()
+                trial[u] += t * d
+                r_new, i_new = self._residual(trial, inj)
+                if float(r_new @ r_new) <= (1.0 - 1e-4 * t) * phi:
+                    break
+                if t < 1e-3:  # no decrease along d: take the whole (limited) step
+                    trial = v.copy()
+                    trial[u] += d
+                    r_new, i_new = self._residual(trial, inj)
+                    break
+                t *= 0.5
+            v, r, i = trial, r_new, i_new
+        self.last_iterations = it
+        self.n_settles += 1
+        self._check_conducting(v)
+        return v
+
+    def settle(self, fixed_values, v0=None) -> np.ndarray:
+        """Node voltages (V) with the fixed nodes at ``fixed_values``.
+
+        Parameters
+        ----------
+        fixed_values : array, shape (F,) or (M, F)
+            Voltages of ``fixed_nodes``, in their order; a 2-D array is a batch of M examples.
+        v0 : array, shape (N,) or (M, N), optional
+            Starting guess; by default the previous settled state of the same batch size
+            (warm start), else a linear solve.
+
+        Returns
+        -------
+        ndarray, shape (N,) or (M, N)
+        """
+        vals = finite_array("fixed_values", fixed_values, ndim=(1, 2))
+        f = self.fixed.size
+        if vals.shape[-1] != f:
+            raise ValidationError(
+                f"fixed_values must have shape ({f},) or (M, {f}), one value per fixed node; "
+                f"got {vals.shape}"
+            )
+        batch = vals.reshape(-1, f)
+        if v0 is not None:
+            start = finite_array("v0", v0).reshape(-1, self.net.n_nodes)
+        elif self._last is not None and self._last.shape[0] == batch.shape[0]:
+            start = self._last
+        else:
+            start = [None] * batch.shape[0]
+        out = np.stack([self.settle_one(x, s) for x, s in zip(batch, start, strict=True)])
+        self._last = out
+        return out[0] if vals.ndim == 1 else out
+
+    def _unanchored(self, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Free nodes that reach no fixed node through edges conducting more than
+        ``threshold`` times the largest conductance of an edge with a free end (S/S) at ``v``,
+        and the non-conducting edges that touch them."""
+        ga, gb = self._derivatives(v)
+        g = np.maximum(np.abs(ga), np.abs(gb))
+        touches_free = self._ma | self._mb
+        live = g > threshold * float(g[touches_free].max(initial=0.0))
+        if live.all():
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        e = self.net.edges[live]
+        n = self.net.n_nodes
+        adj = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+        labels = connected_components(adj, directed=False)[1]
+        anchored = np.zeros(labels.max() + 1, bool)
+        anchored[labels[self.fixed]] = True
+        bad = np.flatnonzero(~anchored[labels])
+        dead = np.flatnonzero(~live & np.isin(self.net.edges, bad).any(axis=1))
+        return bad, dead
+
+    def _check_conducting(self, v: np.ndarray) -> None:
+        """Refuse a settled state where free nodes reach no fixed node through conducting
+        edges (cut-off transistors; diodes whose conductance underflows to zero): their
+        voltages are undefined."""
+        bad, dead = self._unanchored(v, 0.0)
+        if bad.size:
+            raise ValidationError(
+                f"free nodes {bad[:20].tolist()} reach no fixed node through a conducting edge "
+                f"at the settled state: edges {dead[:20].tolist()} carry no current for any "
+                "nearby voltage (transistors cut off: gate voltage below vto above both ends; "
+                "or diodes reverse-biased beyond their exponential's range), so those node "
+                "voltages are undefined. Raise those gates, or connect the nodes otherwise"
+            )
+
+    def _diagnose(self, v: np.ndarray) -> None:
+        """On non-convergence: refuse, naming them, free nodes that hang on the fixed nodes
+        only through edges that barely conduct (below ``leak_ratio`` of the largest edge
+        conductance: reverse-biased diodes, cut-off transistors):
+        their voltages are set by leakage currents of ~``i_s`` and Newton's step there is
+        meaningless."""
+        bad, dead = self._unanchored(v, self.leak_ratio)
+        if bad.size:
+            raise ValidationError(
+                f"free nodes {bad[:20].tolist()} reach the fixed nodes only through edges "
+                f"{dead[:20].tolist()}, which carry (almost) no current: reverse-biased diodes "
+                "(a component that current could only enter, or only leave, through diodes: "
+                "floating in one direction) or cut-off transistors. Their voltages are set by "
+                "leakage currents alone and Newton's method did not settle them: connect them "
+                "to the rest through a resistor, or change the fixed voltages or the gates"
+            )
+
+
+def solve_nonlinear(
+    net: Network, theta, fixed_nodes, fixed_values, backend: str = "auto", **options
+) -> np.ndarray:
+    """Settled node voltages (V) of a network with any elements; see ``cl.solve``.
+
+    ``options`` are passed to ``NewtonSolver`` (``rtol``, ``atol``, ``max_iter``,
+    ``max_step``)."""
+    solver = NewtonSolver(net, fixed_nodes, backend=backend, **options)
+    solver.set_parameters(theta, name="k")
+    return solver.settle(fixed_values)
+
+
+__all__ = ["NewtonSolver", "solve_nonlinear"]
