@@ -140,13 +140,23 @@ def test_one_element_for_all_or_one_per_edge():
     "elements, message",
     [
         ([Diode()] * 3, r"one element per edge \(4\); got 3"),
-        ([Diode(), Diode(), "diode", Diode()], r"elements\[2\] must be a circuitlearn"),
-        ("diode", r"elements must be one circuitlearn\.elements\.Element"),
+        ([Diode(), Diode(), 3, Diode()], r"elements\[2\] must be a circuitlearn"),
+        ([Diode(), "capacitor", Diode(), Diode()], r"elements\[1\]: .*kind in \['diode'"),
+        ({"kind": "diode", "m": 2}, r"elements: Diode has no parameter\(s\) \['m'\]"),
+        (5, r"elements must be one circuitlearn\.elements\.Element"),
     ],
 )
 def test_bad_element_lists_are_refused(elements, message):
     with pytest.raises(cl.ValidationError, match=message):
         cl.Network.from_edges(4, EDGES, elements=elements)
+
+
+def test_elements_may_be_named_by_kind_or_spec():
+    net = cl.Network.from_edges(
+        4, EDGES, elements=["resistor", "diode", {"kind": "transistor", "vto": 0.5}, "diode"]
+    )
+    assert net.elements == (Resistor(), Diode(), Transistor(vto=0.5), Diode())
+    assert cl.Network.from_edges(4, EDGES, elements="diode").elements == (Diode(),) * 4
 
 
 def test_parameters_are_checked_per_element_naming_the_edge():

@@ -246,6 +246,14 @@ def test_a_node_hanging_on_reverse_biased_diodes_is_named_when_newton_fails():
         solver.settle([1.0, 0.0])
 
 
+def test_the_linear_solver_and_training_refuse_a_nonlinear_network():
+    with pytest.raises(cl.ValidationError, match=r"net has transistor edges: LaplacianSolver"):
+        cl.LaplacianSolver(NET, [0, 2])
+    task = cl.Task([0], [1], np.array([[1.0]]), np.array([[0.5]]), ground_nodes=[2])
+    with pytest.raises(cl.ValidationError, match=r"net has transistor edges"):
+        cl.train(NET, task, steps=1, progress=False)
+
+
 def test_a_structurally_floating_component_is_refused_as_for_resistors():
     net = cl.Network.from_edges(4, [[0, 1], [2, 3]], elements=Diode())
     with pytest.raises(cl.FloatingNodesError, match=r"free nodes \[2, 3\]"):

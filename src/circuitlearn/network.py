@@ -41,8 +41,10 @@ class Network:
         Node coordinates, used only for drawing (arbitrary units).
     elements : Element or sequence of Element, optional
         The law of each edge (``circuitlearn.elements``): one element for every edge or one
-        per edge. Stored as a tuple of E elements, or None when every edge is a ``Resistor``
-        (the linear network, settled by ``LaplacianSolver``).
+        per edge; an element may also be named by its kind (``"diode"``) or given as a spec
+        mapping (``{"kind": "transistor", "vto": 0.5}``, as in a TOML configuration). Stored
+        as a tuple of E elements, or None when every edge is a ``Resistor`` (the linear
+        network, settled by ``LaplacianSolver``).
     """
 
     n_nodes: int
@@ -116,8 +118,9 @@ class Network:
         positions : array, shape (N, 2), optional
             Node coordinates, for drawing only.
         elements : Element or sequence of E Elements, optional
-            The edges' laws (``Resistor()``, ``Diode(...)``, ``Transistor(...)``); one for all
-            edges or one per edge. Default: all resistors.
+            The edges' laws (``Resistor()``, ``Diode(...)``, ``Transistor(...)``, or a kind
+            name or spec mapping such as ``{"kind": "diode", "n": 1.5}``); one for all edges
+            or one per edge. Default: all resistors.
         """
         return cls(n_nodes, edges, positions, elements)
 
@@ -320,13 +323,32 @@ class Network:
         return f"Network(n_nodes={self.n_nodes}, n_edges={self.n_edges}; {counts})"
 
 
+def _element(el, name: str) -> Element:
+    """An ``Element``, or one named by its kind (``"diode"``) or its spec (a mapping with
+    ``kind`` and parameters, as a TOML configuration writes it)."""
+    if isinstance(el, Element):
+        return el
+    if isinstance(el, str):
+        el = {"kind": el}
+    if isinstance(el, Mapping):
+        try:
+            return element_from_spec(dict(el))
+        except ValidationError as exc:
+            raise ValidationError(f"{name}: {exc}") from None
+    raise ValidationError(
+        f"{name} must be a circuitlearn.elements.Element (Resistor(), Diode(), Transistor()), "
+        f"an element kind or a spec such as {{kind = 'diode', n = 1.5}}; got "
+        f"{type(el).__name__} {el!r:.60}"
+    )
+
+
 def _check_elements(elements, n_edges: int) -> tuple[Element, ...] | None:
     """One element per edge as a tuple, or None when all are resistors."""
     if elements is None:
         return None
-    if isinstance(elements, Element):
-        elements = [elements] * n_edges
-    elif isinstance(elements, (str, bytes)) or not hasattr(elements, "__len__"):
+    if isinstance(elements, (Element, str, Mapping)):
+        elements = [_element(elements, "elements")] * n_edges
+    elif not hasattr(elements, "__len__"):
         raise ValidationError(
             "elements must be one circuitlearn.elements.Element (Resistor(), Diode(), "
             f"Transistor()) or a sequence of one per edge; got {elements!r:.80}"
@@ -336,12 +358,7 @@ def _check_elements(elements, n_edges: int) -> tuple[Element, ...] | None:
             f"elements must hold one element per edge ({n_edges}); got {len(elements)}: pass "
             "a single element to use it on every edge"
         )
-    for j, el in enumerate(elements):
-        if not isinstance(el, Element):
-            raise ValidationError(
-                f"elements[{j}] must be a circuitlearn.elements.Element (Resistor(), Diode(), "
-                f"Transistor()); got {type(el).__name__} {el!r:.60}"
-            )
+    elements = [_element(el, f"elements[{j}]") for j, el in enumerate(elements)]
     if all(isinstance(el, Resistor) for el in elements):
         return None
     return tuple(elements)

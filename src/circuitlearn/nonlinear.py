@@ -91,7 +91,7 @@ class NewtonSolver:
         max_step: float | None = None,
         g_floor: float = 1e-12,
     ):
-        self.linear = LaplacianSolver(net, fixed_nodes, backend=backend)
+        self.linear = LaplacianSolver(net, fixed_nodes, backend=backend, small_signal=True)
         self.net = net
         self.fixed, self.free = self.linear.fixed, self.linear.free
         self.groups = net.element_groups

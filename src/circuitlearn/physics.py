@@ -59,6 +59,10 @@ class LaplacianSolver:
         Nodes whose voltages are imposed; all others are free.
     backend : {"auto", "dense", "qdldl", "splu", "cholmod", ...}
         Factorisation of ``L[U,U]``. ``"auto"`` is dense up to ``DENSE_MAX_FREE`` free nodes.
+    small_signal : bool
+        Accept a network with nonlinear edges, whose conductances are then small-signal
+        conductances set by the caller (``circuitlearn.nonlinear`` factors Newton's Jacobian
+        this way); otherwise such a network is refused.
 
     Notes
     -----
@@ -77,8 +81,22 @@ class LaplacianSolver:
     #: Refactor instead of updating when a downdate shrinks a diagonal entry by more than this.
     max_cancellation: float = 100.0
 
-    def __init__(self, net: Network, fixed_nodes: Sequence[int], backend: str = "auto"):
+    def __init__(
+        self,
+        net: Network,
+        fixed_nodes: Sequence[int],
+        backend: str = "auto",
+        *,
+        small_signal: bool = False,
+    ):
         check_network(net)
+        if not (net.is_linear or small_signal):
+            kinds = sorted({el.kind for el, _ in net.element_groups} - {"resistor"})
+            raise ValidationError(
+                f"net has {' and '.join(kinds)} edges: LaplacianSolver, and the training loop "
+                "that settles with it, handle linear resistor networks only; settle this one "
+                "with cl.solve or circuitlearn.nonlinear.NewtonSolver"
+            )
         self.net = net
         self.fixed = node_list("fixed_nodes", fixed_nodes, net.n_nodes)
         if self.fixed.size == 0:
