@@ -325,3 +325,28 @@ def test_the_netlist_writes_models_gates_and_the_thermal_voltage():
 def test_the_netlist_refuses_a_gate_outside_its_range():
     with pytest.raises(cl.ValidationError, match=r"k\[1\] = -1\.0 is the gate voltage"):
         to_spice(NET, [1e-4, -1.0], [0, 2], [1.0, 0.0])
+
+
+# ---------------------------------------------------------------------------- benchmark
+def test_the_benchmark_circuit_settles_warm_in_few_factorisations():
+    from circuitlearn.bench.nonlinear import factorizations_per_settle, nonlinear_circuit
+
+    net, theta, fixed, values = nonlinear_circuit(400, seed=2)
+    kinds = {el.kind for el in net.elements}
+    assert kinds == {"resistor", "diode", "transistor"}
+    v = cl.solve(net, theta, fixed, values)
+    r, gross = kcl(net, theta, v)
+    free = free_of(net, fixed)
+    assert np.all(np.abs(r[free]) <= 1e-10 * gross[free])
+    factorizations, iterations = factorizations_per_settle(400, steps=5, batch=2)
+    assert factorizations == iterations  # one factorisation per Newton iteration
+    assert factorizations <= 3  # the goal for warm starts
+
+
+@needs_ngspice
+def test_the_benchmark_circuit_agrees_with_ngspice():
+    from circuitlearn.bench.nonlinear import settle_comparison
+
+    for kinds in (("diode", "transistor"), ("diode",)):
+        result = settle_comparison(300, reps=1, kinds=kinds)
+        assert result["deviation"] <= RTOL
