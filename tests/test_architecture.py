@@ -5,7 +5,8 @@ Layers, lowest first; a module may import its own layer and the layers below, ne
 
     _version, errors < _validation < elements < network < gallery
     < physics, backends, cholmod, stacked, spice, nonlinear
-    < signals < rules, hardware, schedules, tasks, sampling < measure < history, callbacks, loop
+    < signals < rules, hardware, schedules, tasks, sampling, eqprop < measure, nonlinear_measure
+    < history, callbacks, loop
     < train, ensemble < config, store, analysis, diagnostics
     < grid, results, executors, sweep, sweep_progress
     < estimators, plots, experiments, bench, demo < cli, cli_support
@@ -39,8 +40,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("gallery",),
     ("physics", "backends", "cholmod", "stacked", "spice", "nonlinear"),
     ("signals",),
-    ("rules", "hardware", "schedules", "tasks", "sampling"),
-    ("measure",),
+    ("rules", "hardware", "schedules", "tasks", "sampling", "eqprop"),
+    ("measure", "nonlinear_measure"),
     ("history", "callbacks", "loop"),
     ("train", "ensemble"),
     ("config", "store", "checkpoints", "analysis", "diagnostics"),
@@ -51,8 +52,18 @@ LAYERS: list[tuple[str, ...]] = [
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
 PHYSICS = {"physics", "backends", "cholmod", "stacked", "spice", "nonlinear"}
-LEARNING = {"signals", "rules", "hardware", "schedules", "measure", "loop", "train"}
-RULES = {"rules", "hardware"}
+LEARNING = {
+    "signals",
+    "rules",
+    "hardware",
+    "schedules",
+    "measure",
+    "loop",
+    "train",
+    "eqprop",
+    "nonlinear_measure",
+}
+RULES = {"rules", "hardware", "eqprop"}
 #: (importer group, imported group, why): arrows the whiteboard forbids whatever the layers say.
 FORBIDDEN = [
     (PHYSICS, LEARNING, "physics never imports learning code"),

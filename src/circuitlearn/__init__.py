@@ -4,6 +4,7 @@ from . import analysis, elements, ensemble, gallery, nonlinear, plots, sweep, ta
 from ._version import __version__
 from .config import load_config, run_config
 from .elements import Diode, Resistor, Transistor
+from .eqprop import EquilibriumPropagation
 from .errors import ConvergenceError, FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
 from .network import Network
@@ -36,6 +37,7 @@ __all__ = [
     "CoupledLearning",
     "Diode",
     "EdgeSignals",
+    "EquilibriumPropagation",
     "FloatingNodesError",
     "GradientDescent",
     "LaplacianSolver",

@@ -59,7 +59,7 @@ class NewtonSolver:
     rtol, atol : float
         Convergence: every free node's residual current is at most ``atol + rtol * s_u`` (A),
         ``s_u`` the gross current through its edges, ``sum |i_j| + (|di_j/dv_a| +
-        |di_j/dv_b|) max |V|``, plus the current injected there.
+        |di_j/dv_b|) max |V|``, plus the current through a nudge there.
     max_iter : int
         Newton iterations allowed per settle.
     max_step : float or None
@@ -110,7 +110,7 @@ class NewtonSolver:
         # forward-biased far beyond the others): the solver evaluates only the rest
         live = self._ma | self._mb
         self._live_groups = [(el, idx[live[idx]]) for el, idx in self.groups]
-        if not self.symmetric:
+        if not self.symmetric and self.free.size:
             self._build_pattern()
         self._theta = None
         self._last: np.ndarray | None = None
@@ -167,12 +167,24 @@ class NewtonSolver:
             ga[idx], gb[idx] = el.derivatives(va[idx], vb[idx], th[idx])
         return ga, gb
 
-    def residual(self, v: np.ndarray, injected: np.ndarray | None = None) -> np.ndarray:
+    def residual(self, v: np.ndarray, nudge: tuple | None = None) -> np.ndarray:
         """Net current (A) leaving each free node, shape (n_U,): zero when settled.
 
-        ``injected`` (n_U,), optional: current (A) injected into each free node from outside
-        (a nudge), subtracted."""
-        return self._residual(v, injected)[0]
+        ``nudge``, optional: ``(nodes, beta, targets)``, a conductance ``beta`` (S) from each of
+        the free ``nodes`` (n,) to a source at its ``targets`` (n,) V: the current
+        ``beta * (targets - V[nodes])`` is injected there (equilibrium propagation's soft
+        nudge; ``beta`` may be negative)."""
+        return self._residual(v, self._nudge(nudge))[0]
+
+    def _nudge(self, nudge):
+        """``(rows in the reduced system, beta, targets)`` of a nudge, or None."""
+        if nudge is None:
+            return None
+        nodes, beta, targets = nudge
+        rows = self.linear.free_index[np.asarray(nodes)]
+        if (rows < 0).any():
+            raise ValidationError("a nudge acts on free nodes only; got a fixed node")
+        return rows, float(beta), np.asarray(targets, np.float64)
 
     def _to_free(self, per_edge: np.ndarray, sign_b: float) -> np.ndarray:
         """Sum an edge quantity onto the free nodes: ``+`` at the first end, ``sign_b`` at the
@@ -184,23 +196,27 @@ class NewtonSolver:
         )
         return out.astype(np.float64, copy=False)  # bincount of no edges is an integer array
 
-    def _residual(self, v: np.ndarray, injected: np.ndarray | None):
+    def _residual(self, v: np.ndarray, nudge):
         """The residual (n_U,) and the edge currents (E,)."""
         i = self._currents(v)
         r = self._to_free(i, -1.0)
-        return (r if injected is None else r - injected), i
+        if nudge is not None:
+            rows, beta, targets = nudge
+            r[rows] += beta * (v[self.free[rows]] - targets)
+        return r, i
 
-    def _tolerance(self, v, i, ga, gb, injected) -> np.ndarray:
+    def _tolerance(self, v, i, ga, gb, nudge) -> np.ndarray:
         """Residual allowed at each free node (A): ``atol`` plus ``rtol`` times the gross
         currents through its edges, ``|i| + (|di/dv_a| + |di/dv_b|) max|V|`` (the residual can
-        be no more accurate than the round-off of its terms), and the injected current."""
+        be no more accurate than the round-off of its terms), and through its nudge."""
         vmax = float(np.abs(v).max())
         if not self.symmetric:  # a transistor's current is computed from its gate voltage
             vmax = max(vmax, float(np.abs(self._theta).max()))
         gross = np.abs(i) + (np.abs(ga) + np.abs(gb)) * vmax
         scale = self._to_free(gross, 1.0)
-        if injected is not None:
-            scale += np.abs(injected)
+        if nudge is not None:
+            rows, beta, targets = nudge
+            scale[rows] += abs(beta) * (vmax + np.abs(targets))
         return self.atol + self.rtol * scale
 
     def jacobian(self, v: np.ndarray) -> sp.csc_matrix:
@@ -219,18 +235,31 @@ class NewtonSolver:
         j.data = np.bincount(self._slot, weights=vals, minlength=j.nnz)
         return j
 
-    def _factor_step(self, ga: np.ndarray, gb: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """Newton direction ``-J^-1 r`` for the derivatives ``ga``, ``gb`` (E,), each edge
-        conducting at least the floor."""
+    def _factor_step(self, ga: np.ndarray, gb: np.ndarray, r: np.ndarray, nudge=None):
+        """Newton direction ``-J^-1 r`` for the derivatives ``ga``, ``gb`` (E,) (and a nudge's
+        conductances on the diagonal), each edge conducting at least the floor."""
         floor = self.g_floor * max(
             float(np.abs(ga).max(initial=0.0)), float(np.abs(gb).max(initial=0.0)), 1e-300
         )
         self.n_factorizations += 1
         if self.symmetric:
-            self.linear.update(np.maximum(ga, floor))
-            return -self.linear.solve_reduced(r)
+            lin = self.linear
+            if nudge is None:
+                lin.update(np.maximum(ga, floor))
+                return -lin.solve_reduced(r)
+            data = lin.data_map @ np.maximum(ga, floor)
+            data[self._diag_slot[nudge[0]]] += nudge[1]
+            lin.factor.refactor(data)
+            lin.invalidate()  # the factor no longer holds L(k) of any k
+            return -lin.factor.solve(r)
         # a floor conductance across every edge: +floor on the drop's derivatives
         jac = self._matrix(ga + floor, gb - floor)
+        if nudge is not None:
+            n = self.free.size
+            rows = nudge[0]
+            jac = (
+                jac + sp.csc_matrix((np.full(rows.size, nudge[1]), (rows, rows)), (n, n))
+            ).tocsc()
         try:
             lu = splu(jac)
         except RuntimeError as exc:  # exactly singular even with the floor
@@ -238,6 +267,13 @@ class NewtonSolver:
                 f"the Jacobian is singular at a Newton iteration ({exc})", 0, float("nan"), -1
             ) from None
         return -lu.solve(r)
+
+    @property
+    def _diag_slot(self) -> np.ndarray:
+        """Position of each diagonal entry in the linear solver's upper CSC pattern (the last
+        entry of its column)."""
+        slot = self.linear.pattern.indptr[1:] - 1
+        return slot
 
     # -- settles
     def _initial(self, values: np.ndarray) -> np.ndarray:
@@ -254,16 +290,15 @@ class NewtonSolver:
         return self.linear.settle(values)
 
     def settle_one(
-        self, values: np.ndarray, v0: np.ndarray | None = None, injected: np.ndarray | None = None
+        self, values: np.ndarray, v0: np.ndarray | None = None, nudge: tuple | None = None
     ) -> np.ndarray:
         """Node voltages (N,) in V with the fixed nodes at ``values`` (F,), warm started from
-        ``v0`` (N,) when given; ``injected`` (N,), optional, is a current (A) fed into each
-        node from outside (only its free entries matter)."""
+        ``v0`` (N,) when given; ``nudge`` as for ``residual``."""
         if self._theta is None:
             raise RuntimeError("call set_parameters(theta) before settling")
         v = self._initial(values) if v0 is None else np.array(v0, dtype=np.float64)
         v[self.fixed] = values
-        inj = None if injected is None else np.asarray(injected, np.float64)[self.free]
+        inj = self._nudge(nudge)
         u = self.free
         r, i = self._residual(v, inj)
         for it in range(self.max_iter + 1):
@@ -286,7 +321,7 @@ class NewtonSolver:
                 )
             # each node moves at most max_step (as SPICE limits each junction's voltage), so
             # that a node whose own conductance is tiny cannot throw the others far
-            d = np.clip(self._factor_step(ga, gb, r), -self.max_step, self.max_step)
+            d = np.clip(self._factor_step(ga, gb, r, inj), -self.max_step, self.max_step)
             phi, t = float(r @ r), 1.0
             while True:
                 trial = v.copy()
