@@ -22,6 +22,7 @@ ELEMENTS = [
     Diode(i_s=1e-9, n=1.7, v_t=0.03),
     Transistor(),
     Transistor(kp=1e-4, vto=0.3, w_over_l=2.5, v_gate_range=(-1.0, 3.0)),
+    Transistor(g_leak=1e-6),
 ]
 
 

@@ -36,11 +36,12 @@ KINDS = {
     "D2": Diode(i_s=1e-10, n=1.8),
     "T": Transistor(),
     "T2": Transistor(kp=5e-5, vto=0.4, w_over_l=3.0),
+    "T3": Transistor(g_leak=1e-6),
 }
 
 
 @st.composite
-def mixed_cases(draw, max_nodes=9, kinds=("R", "D", "D2", "T", "T2")):
+def mixed_cases(draw, max_nodes=9, kinds=("R", "D", "D2", "T", "T2", "T3")):
     """A connected network whose spanning tree is resistors (so that every node conducts
     whatever the gates and the diodes' bias: no voltage is set by leakage currents alone),
     chords of any kind, parameters and 1-3 fixed voltages in [-1, 1] V."""
@@ -246,12 +247,9 @@ def test_a_node_hanging_on_reverse_biased_diodes_is_named_when_newton_fails():
         solver.settle([1.0, 0.0])
 
 
-def test_the_linear_solver_and_training_refuse_a_nonlinear_network():
+def test_the_linear_solver_refuses_a_nonlinear_network():
     with pytest.raises(cl.ValidationError, match=r"net has transistor edges: LaplacianSolver"):
         cl.LaplacianSolver(NET, [0, 2])
-    task = cl.Task([0], [1], np.array([[1.0]]), np.array([[0.5]]), ground_nodes=[2])
-    with pytest.raises(cl.ValidationError, match=r"net has transistor edges"):
-        cl.train(NET, task, steps=1, progress=False)
 
 
 def test_a_structurally_floating_component_is_refused_as_for_resistors():
@@ -320,6 +318,15 @@ def test_the_netlist_writes_models_gates_and_the_thermal_voltage():
     )
     assert "VBODY body 0 DC -1.0" in lines  # below every node: junctions reverse-biased
     assert ".options TEMP=27 TNOM=27 GMIN=1e-30 ITL1=1000" in lines
+
+
+def test_a_leaky_transistor_is_written_with_its_leak_resistor():
+    net = cl.Network.from_edges(3, [[0, 1], [1, 2]], elements=[Resistor(), Transistor(g_leak=1e-6)])
+    lines = to_spice(net, [1e-4, 0.5], [0, 2], [1.0, 0.0]).splitlines()
+    assert "RL1 n1 n2 1000000.0" in lines
+    # the gate is below threshold: only the leak carries the current, and node 1 is defined
+    v = cl.solve(net, [1e-4, 0.5], [0, 2], [1.0, 0.0])
+    assert v[1] == pytest.approx(1e-4 / (1e-4 + 1e-6), rel=1e-12)
 
 
 def test_the_netlist_refuses_a_gate_outside_its_range():

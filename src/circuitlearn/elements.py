@@ -173,12 +173,17 @@ class Transistor(Element):
     v_gate_range : (float, float)
         Allowed gate voltages (V, relative to ground); the parameter ``theta`` of the edge is
         its gate voltage and must lie in this closed interval (learning rules clip to it).
+    g_leak : float
+        Conductance (S, >= 0) in parallel with the channel: the off-state leakage of a real
+        device, which keeps a node behind cut-off transistors defined. Default 0 (the pure
+        level-1 law).
     """
 
     kp: float = 2e-5
     vto: float = 0.7
     w_over_l: float = 1.0
     v_gate_range: tuple[float, float] = (0.0, 5.0)
+    g_leak: float = 0.0
 
     kind: ClassVar[str] = "transistor"
     learnable: ClassVar[bool] = True
@@ -193,6 +198,9 @@ class Transistor(Element):
             self,
             "w_over_l",
             in_range("Transistor.w_over_l", self.w_over_l, 0, None, low_open=True, high_open=True),
+        )
+        object.__setattr__(
+            self, "g_leak", in_range("Transistor.g_leak", self.g_leak, 0, None, high_open=True)
         )
         r = self.v_gate_range
         try:
@@ -217,11 +225,12 @@ class Transistor(Element):
 
     def current(self, va, vb, theta):
         ua, ub = self._overdrive(va, vb, theta)
-        return 0.5 * self.beta * (ub - ua) * (ub + ua)
+        i = 0.5 * self.beta * (ub - ua) * (ub + ua)
+        return i + self.g_leak * (va - vb) if self.g_leak else i
 
     def derivatives(self, va, vb, theta):
         ua, ub = self._overdrive(va, vb, theta)
-        return self.beta * ua, -self.beta * ub
+        return self.beta * ua + self.g_leak, -self.beta * ub - self.g_leak
 
     def dtheta(self, va, vb, theta):
         ua, ub = self._overdrive(va, vb, theta)

@@ -21,10 +21,10 @@ import numpy as np
 
 from .eqprop import SoftNudge
 from .errors import ValidationError
+from .measure import TaskSystem
 from .network import Network
 from .nonlinear import NewtonSolver
 from .signals import EdgeSignals
-from .tasks import Task
 
 
 class NonlinearTaskSystem:
@@ -45,11 +45,19 @@ class NonlinearTaskSystem:
         ``n_settles`` count the work).
     """
 
-    squeeze = False
     n_replicas = 1
     factor = None  # no stacked factor: the loop may compute a subset of edges
 
-    def __init__(self, net: Network, task: Task, backend: str = "auto"):
+    def __init__(self, net, task, backend: str = "auto"):
+        # like TaskSystem: lists (of one replica) keep the replica axis, single objects drop it
+        self.squeeze = not isinstance(net, (list, tuple))
+        if not self.squeeze:
+            if len(net) != 1 or len(task) != 1:
+                raise ValidationError(
+                    f"a network with diode or transistor edges trains one replica at a time; "
+                    f"got {len(net)} networks and {len(task)} tasks"
+                )
+            net, task = net[0], task[0]
         task.check_network(net)
         self.net, self.task = net, task
         self.n_edges = net.n_edges
@@ -95,9 +103,11 @@ class NonlinearTaskSystem:
         )
 
     def outputs(self, x: np.ndarray, rows=None) -> np.ndarray:
-        """Free-state output voltages (1, M, n_out) for inputs ``x`` (M, n_in)."""
+        """Free-state output voltages (1, M, n_out) for inputs ``x`` (M, n_in); (M, n_out)
+        for a system built from single objects."""
         x = np.asarray(x, dtype=np.float64)
-        return self.free_states(x.reshape(-1, self.n_in))[:, self.task.output_nodes][None]
+        out = self.free_states(x.reshape(-1, self.n_in))[:, self.task.output_nodes]
+        return out if self.squeeze else out[None]
 
     def states(self, x: np.ndarray, y: np.ndarray, nudge) -> tuple[np.ndarray, np.ndarray]:
         """The two states (M, N) each of the batch ``(x, y)`` is measured in (see the module
@@ -172,18 +182,31 @@ class NonlinearTaskSystem:
         lo, hi = self.states(x, y, eta)
         d_lo = lo[:, e[:, 0]] - lo[:, e[:, 1]]
         d_hi = hi[:, e[:, 0]] - hi[:, e[:, 1]]
-        return EdgeSignals(
+        sig = EdgeSignals(
             free_sq=np.mean(d_lo**2, axis=0)[None],
             clamped_sq=np.mean(d_hi**2, axis=0)[None] if clamped else None,
             free=d_lo[None] if examples else None,
             clamped=d_hi[None] if examples and clamped else None,
         )
+        if self.squeeze:
+            return EdgeSignals(**{n: None if v is None else v[0] for n, v in vars(sig).items()})
+        return sig
 
     def cost(self, x, y) -> float:
         """Mean over the batch of ``1/2 sum_outputs (V_out - y)**2`` (V^2) in the free state:
         the cost equilibrium propagation descends."""
-        v = self.outputs(x)[0]
+        v = self.outputs(x).reshape(-1, self.n_out)
         return float(0.5 * np.mean(np.sum((v - np.asarray(y).reshape(v.shape)) ** 2, axis=1)))
 
 
-__all__ = ["NonlinearTaskSystem"]
+def task_system(nets, tasks, backend: str = "auto"):
+    """The measuring kernel of the training loop for ``nets`` on ``tasks`` (single objects, or
+    lists of replicas): ``measure.TaskSystem`` for linear networks, ``NonlinearTaskSystem``
+    (one replica) for networks with diode or transistor edges."""
+    first = nets[0] if isinstance(nets, (list, tuple)) else nets
+    if isinstance(first, Network) and not first.is_linear:
+        return NonlinearTaskSystem(nets, tasks, backend)
+    return TaskSystem(nets, tasks, backend)
+
+
+__all__ = ["NonlinearTaskSystem", "task_system"]

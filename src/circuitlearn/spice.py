@@ -167,7 +167,8 @@ def _nonlinear_lines(net: Network, k: np.ndarray, r: np.ndarray, values: np.ndar
     lines = [
         "* Diode edge j is D<j> (anode n<a>, cathode n<b>); transistor edge j is NMOS M<j> with",
         "* drain n<a>, source n<b> (level 1 is symmetric), gate g<j> held at k[j] V by VG<j>,",
-        "* and body on node body (GAMMA = 0: no body effect; junctions IS = JS = 0).",
+        "* and body on node body (GAMMA = 0: no body effect; junctions IS = JS = 0); a leak",
+        "* conductance g_leak is resistor RL<j> in parallel.",
     ]
     models, name_of = [], {}
     for g, (el, _) in enumerate(net.element_groups):
@@ -194,6 +195,8 @@ def _nonlinear_lines(net: Network, k: np.ndarray, r: np.ndarray, values: np.ndar
                 f"M{j} {na} g{j} {nb} body {name_of[el]} L=1e-05 W={_number(1e-5 * el.w_over_l)}"
             )
             lines.append(f"VG{j} g{j} 0 DC {_number(k[j])}")
+            if el.g_leak:
+                lines.append(f"RL{j} {na} {nb} {_number(1.0 / el.g_leak)}")
     if transistors:
         lines.append(f"VBODY body 0 DC {_number(float(values.min()) - 1.0)}")
     return lines + models
