@@ -147,6 +147,20 @@ def test_the_jacobian_matches_finite_differences(case):
     np.testing.assert_allclose(jac, fd, rtol=1e-5, atol=1e-6 * np.abs(jac).max() + 1e-18)
 
 
+@settings(max_examples=30, deadline=None)
+@given(mixed_cases(), st.integers(0, 2), st.floats(0.01, 0.5))
+def test_raising_a_fixed_voltage_raises_no_free_voltage_less(case, which, rise):
+    # every element's current grows with its first node's voltage and falls with its second's
+    # (di/dv_a >= 0 >= di/dv_b, transistor gates held against ground): the Jacobian is an
+    # M-matrix and each settled voltage is a non-decreasing function of each fixed voltage.
+    # So no such network computes XOR of two inputs given as two source voltages.
+    net, theta, fixed, values = case
+    up = values.copy()
+    up[which % values.size] += rise
+    low, high = cl.solve(net, theta, fixed, values), cl.solve(net, theta, fixed, up)
+    assert np.all(high >= low - 1e-9)
+
+
 def test_resistors_and_diodes_give_a_symmetric_jacobian_transistors_do_not():
     edges = [[0, 1], [1, 2], [1, 3], [3, 2]]
     sym = NewtonSolver(cl.Network.from_edges(4, edges, elements=[Resistor(), Diode()] * 2), [0, 2])
