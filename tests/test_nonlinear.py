@@ -266,6 +266,28 @@ def test_the_linear_solver_refuses_a_nonlinear_network():
         cl.LaplacianSolver(NET, [0, 2])
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rtol": 0}, r"rtol must be a number in \(0, 1\)"),
+        ({"atol": -1}, r"atol must be"),
+        ({"max_iter": 0}, r"max_iter must be an integer in \[1"),
+        ({"max_step": 0}, r"max_step must be"),
+        ({"g_floor": 1}, r"g_floor must be"),
+    ],
+)
+def test_bad_solver_options_are_refused(kwargs, message):
+    with pytest.raises(cl.ValidationError, match=message):
+        NewtonSolver(NET, [0, 2], **kwargs)
+
+
+def test_a_warm_start_of_the_wrong_shape_is_refused():
+    solver = NewtonSolver(NET, [0, 2])
+    solver.set_parameters([1e-4, 3.0])
+    with pytest.raises(cl.ValidationError, match=r"v0 must have shape \(3,\) or \(1, 3\)"):
+        solver.settle([1.0, 0.0], v0=np.zeros(4))
+
+
 def test_a_structurally_floating_component_is_refused_as_for_resistors():
     net = cl.Network.from_edges(4, [[0, 1], [2, 3]], elements=Diode())
     with pytest.raises(cl.FloatingNodesError, match=r"free nodes \[2, 3\]"):

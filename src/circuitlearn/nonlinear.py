@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from ._validation import finite_array
+from ._validation import finite_array, in_range
 from .elements import Diode
 from .errors import ConvergenceError, ValidationError
 from .network import Network
@@ -65,6 +65,9 @@ class NewtonSolver:
     max_step : float or None
         Largest move of any node's voltage per iteration (V); None: ``10 n v_t`` of the
         sharpest diode when there are diodes, else 1 V.
+    g_floor : float
+        In Newton's step only, every edge conducts at least this fraction of the largest edge
+        conductance (the answer is unaffected).
 
     Attributes
     ----------
@@ -92,6 +95,12 @@ class NewtonSolver:
         g_floor: float = 1e-12,
     ):
         self.linear = LaplacianSolver(net, fixed_nodes, backend=backend, small_signal=True)
+        rtol = in_range("rtol", rtol, 0, 1, low_open=True, high_open=True)
+        atol = in_range("atol", atol, 0, None, high_open=True)
+        max_iter = in_range("max_iter", max_iter, 1, None, integer=True)
+        g_floor = in_range("g_floor", g_floor, 0, 1, high_open=True)
+        if max_step is not None:
+            max_step = in_range("max_step", max_step, 0, None, low_open=True, high_open=True)
         self.net = net
         self.fixed, self.free = self.linear.fixed, self.linear.free
         self.groups = net.element_groups
@@ -112,6 +121,8 @@ class NewtonSolver:
         self._live_groups = [(el, idx[live[idx]]) for el, idx in self.groups]
         if not self.symmetric and self.free.size:
             self._build_pattern()
+        # each diagonal entry of the linear solver's upper CSC pattern ends its column
+        self._diag_slot = self.linear.pattern.indptr[1:] - 1
         self._theta = None
         self._last: np.ndarray | None = None
         self.n_factorizations = 0
@@ -122,7 +133,7 @@ class NewtonSolver:
         """The full CSC pattern of ``J`` (n_U x n_U) and each local entry's slot in it."""
         fa, fb, ma, mb = self._fa, self._fb, self._ma, self._mb
         both = ma & mb
-        # local entries in the order _jacobian_values writes them:
+        # local entries in the order _matrix writes them:
         # (a, a): ga, (b, b): -gb, (a, b): gb, (b, a): -ga
         rows = np.concatenate([fa[ma], fb[mb], fa[both], fb[both]])
         cols = np.concatenate([fa[ma], fb[mb], fb[both], fa[both]])
@@ -249,8 +260,17 @@ class NewtonSolver:
                 return -lin.solve_reduced(r)
             data = lin.data_map @ np.maximum(ga, floor)
             data[self._diag_slot[nudge[0]]] += nudge[1]
-            lin.factor.refactor(data)
-            lin.invalidate()  # the factor no longer holds L(k) of any k
+            lin.invalidate()  # the factor will no longer hold L(k) of any k
+            try:
+                lin.factor.refactor(data)
+            except (np.linalg.LinAlgError, ValueError, RuntimeError) as exc:
+                raise ConvergenceError(
+                    f"the Jacobian with the nudge beta={nudge[1]!r} S is not positive definite "
+                    f"({exc}): a negative nudge must be weaker than the network's conductances",
+                    0,
+                    float("nan"),
+                    -1,
+                ) from None
             return -lin.factor.solve(r)
         # a floor conductance across every edge: +floor on the drop's derivatives
         jac = self._matrix(ga + floor, gb - floor)
@@ -267,13 +287,6 @@ class NewtonSolver:
                 f"the Jacobian is singular at a Newton iteration ({exc})", 0, float("nan"), -1
             ) from None
         return -lu.solve(r)
-
-    @property
-    def _diag_slot(self) -> np.ndarray:
-        """Position of each diagonal entry in the linear solver's upper CSC pattern (the last
-        entry of its column)."""
-        slot = self.linear.pattern.indptr[1:] - 1
-        return slot
 
     # -- settles
     def _initial(self, values: np.ndarray) -> np.ndarray:
@@ -365,7 +378,13 @@ class NewtonSolver:
             )
         batch = vals.reshape(-1, f)
         if v0 is not None:
-            start = finite_array("v0", v0).reshape(-1, self.net.n_nodes)
+            start = finite_array("v0", v0, ndim=(1, 2))
+            if start.shape[-1] != self.net.n_nodes or start.size // start.shape[-1] != len(batch):
+                raise ValidationError(
+                    f"v0 must have shape ({self.net.n_nodes},) or ({len(batch)}, "
+                    f"{self.net.n_nodes}), one state per example; got {start.shape}"
+                )
+            start = start.reshape(-1, self.net.n_nodes)
         elif self._last is not None and self._last.shape[0] == batch.shape[0]:
             start = self._last
         else:
