@@ -177,6 +177,10 @@ def test_elements_survive_networkx_json_and_save_load(tmp_path):
     net = cl.Network.from_edges(4, EDGES, elements=mixed)
     back = read_networkx(net.to_networkx()).network
     assert back.elements == net.elements
+    theta = np.array([1e-3, 0.0, 2.5, 0.0])  # a diode's entry is unused, 0 allowed
+    read = read_networkx(net.to_networkx(theta))
+    assert read.network.elements == net.elements
+    np.testing.assert_array_equal(read.conductances, theta)
     assert tuple(elements_from_json(elements_json(net))) == net.elements
     assert elements_from_json(elements_json(cl.Network.from_edges(4, EDGES))) is None
     from circuitlearn.store import read_network

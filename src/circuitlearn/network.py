@@ -204,7 +204,8 @@ class Network:
         Parameters
         ----------
         k : array_like of float, shape (E,), optional
-            Conductances (S), written as edge attribute ``conductance``.
+            Conductances (S), written as edge attribute ``conductance``; for a network with
+            diodes or transistors, the edge parameters ``theta`` (``check_parameters``).
         roles : Task or mapping, optional
             Node roles, written as node attribute ``role`` (``"input"``, ``"output"`` or
             ``"ground"``) with ``role_index``, the node's position in its role list: a
@@ -222,7 +223,7 @@ class Network:
         import networkx as nx
 
         if k is not None:
-            k = check_conductances(k, self.n_edges)
+            k = self.check_parameters(k, name="k")
         node_roles = _role_lists(roles, self.n_nodes) if roles is not None else {}
         g = nx.Graph()
         for i in range(self.n_nodes):
@@ -509,7 +510,7 @@ def read_networkx(graph, conductance: str | None = "conductance") -> NetworkxGra
                     "do: give every edge a conductance (S), or pass conductance=None"
                 )
             values = [d[conductance] for _, _, d in triples]
-            k = check_conductances(values, net.n_edges, name=f"edge attribute {conductance!r}")
+            k = net.check_parameters(values, name=f"edge attribute {conductance!r}")
     roles: dict[str, list] = {}
     names = {role: key for key, role in ROLE_NAMES.items()}
     for v in labels:
