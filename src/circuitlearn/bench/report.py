@@ -340,12 +340,12 @@ def _targets(summary: dict) -> list[str]:
             f"({net_peak / e:,.0f} bytes per edge for network, task and training), of which "
             f"training {train_peak / e:,.0f} bytes per edge."
         )
-    lines += targets_lines(summary)
     kept = summary.get("kept", [])
     if kept:
         lines.append(
             "5. At 10^5 edges: " + ", ".join(f"{label} {r:.2f}x the floor" for label, r in kept)
         )
+    lines += targets_lines(summary)
     if "dk_agreement" in summary:
         lines.append(
             f"\nThe per-example baseline and the fast step agree on dk to "
