@@ -208,6 +208,52 @@ def test_a_warm_start_settles_in_fewer_iterations():
     assert warm_factors < cold.n_factorizations
 
 
+def test_a_cold_start_far_up_a_diode_exponential_settles_by_source_stepping():
+    # the linear cold start leaves diodes forward-biased by volts (currents of 1e39 A), from
+    # where Newton creeps down one v_t per step; ramping the sources up from 0 settles it
+    kinds = "R R R R R T T D D D D T".split()
+    net = cl.Network.from_edges(
+        6,
+        [
+            [0, 1],
+            [0, 2],
+            [1, 3],
+            [0, 4],
+            [2, 5],
+            [0, 5],
+            [3, 5],
+            [4, 2],
+            [4, 1],
+            [1, 5],
+            [3, 0],
+            [2, 3],
+        ],
+        elements=[{"R": Resistor(), "T": Transistor(), "D": Diode()}[k] for k in kinds],
+    )
+    theta = [
+        2.17e-05,
+        1.68e-04,
+        4.62e-05,
+        1.10e-05,
+        2.44e-04,
+        1.99,
+        2.81,
+        0.13,
+        3.91,
+        0.79,
+        3.66,
+        4.47,
+    ]
+    values = np.array([-4.18, 2.70])
+    solver = NewtonSolver(net, [1, 0])
+    solver.set_parameters(theta)
+    v = solver.settle(values)
+    r, gross = kcl(net, theta, v)
+    free = free_of(net, [1, 0])
+    assert np.all(np.abs(r[free]) <= 1e-10 * gross[free])
+    assert solver.last_iterations > solver.max_iter  # the direct attempt failed first
+
+
 def test_a_diode_network_settles_where_a_diode_only_leaks_backwards():
     # node 1 hangs on two diodes whose cathodes face it: it sits between their anodes'
     # voltages, where the two currents cancel (Shockley diodes always leak i_s backwards)

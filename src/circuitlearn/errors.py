@@ -22,13 +22,15 @@ class FloatingNodesError(ValidationError):
 
 class ConvergenceError(ValidationError):
     """Newton's iteration on a nonlinear network did not settle: ``iterations`` taken, the
-    largest current ``residual`` (A) left at a free node and that ``node``."""
+    largest current ``residual`` (A) left at a free node, that ``node``, and the last iterate
+    ``state`` (node voltages, V) when known."""
 
-    def __init__(self, message: str, iterations: int, residual: float, node: int):
+    def __init__(self, message: str, iterations: int, residual: float, node: int, state=None):
         super().__init__(message)
         self.iterations = iterations
         self.residual = residual
         self.node = node
+        self.state = state
 
 
 class TrainingDiverged(ArithmeticError):

@@ -11,16 +11,17 @@ each free node through its edges, ``r = B[:, U].T i(V)``, with ``i`` the element
 - a transistor's current depends on both node voltages relative to its gate, so ``J`` is not
   symmetric: it is assembled on a fixed pattern (analysed once) and factored by SciPy's SuperLU.
 
-Each node's move is limited to ``max_step`` volts per step (a few ``n v_t`` for diode networks,
-so that no exponential is overshot far), then the step is halved until the residual's norm
-falls (Armijo backtracking; where no fraction down to 1/1000 decreases it, the whole limited
-step is taken). In the step only, every edge conducts at least ``g_floor`` times the
+Each node of a diode moves by at most ``10 n v_t`` per step (so that no exponential is overshot
+far; ``max_step`` sets one limit for all nodes instead), then the step is halved until the
+residual's norm falls (Armijo backtracking; where no fraction down to 1/1000 decreases it, the
+whole limited step is taken). In the step only, every edge conducts at least ``g_floor`` times the
 largest edge conductance, so that a node hanging on cut-off transistors or deeply reverse-biased
 diodes leaves the step defined; the residual, and so the answer, uses the exact laws. The
 iteration stops when every free node's residual is at most ``atol + rtol *`` the gross current
 through its edges (their currents and small-signal conductances times the largest voltage: the
 residual cannot be computed more accurately than that); it is warm started from the previous
-settled state. Non-convergence raises
+settled state. Where it does not settle, the fixed voltages are ramped up from 0 (source
+stepping). Non-convergence raises
 ``ConvergenceError`` naming the iteration, the residual and the worst node; free nodes left with
 no conducting path to a fixed node at the settled state (behind cut-off transistors) raise a
 ``ValidationError`` naming them.
@@ -64,7 +65,7 @@ class NewtonSolver:
         Newton iterations allowed per settle.
     max_step : float or None
         Largest move of any node's voltage per iteration (V); None: ``10 n v_t`` of the
-        sharpest diode when there are diodes, else 1 V.
+        sharpest diode at the nodes of diodes, unlimited at the other nodes.
     g_floor : float
         In Newton's step only, every edge conducts at least this fraction of the largest edge
         conductance (the answer is unaffected).
@@ -82,6 +83,8 @@ class NewtonSolver:
     #: On non-convergence, an edge conducting less than this fraction of the largest edge
     #: conductance counts as not conducting when naming the nodes that hang on such edges.
     leak_ratio: float = 1e-6
+    #: Stages allowed to source stepping (each up to ``max_iter`` iterations).
+    max_stages: int = 40
 
     def __init__(
         self,
@@ -106,15 +109,22 @@ class NewtonSolver:
         self.groups = net.element_groups
         self.symmetric = all(el.drop_only for el, _ in self.groups)
         self.rtol, self.atol, self.max_iter, self.g_floor = rtol, atol, max_iter, g_floor
-        if max_step is None:
-            nvt = [el.n_vt for el, _ in self.groups if isinstance(el, Diode)]
-            max_step = 10 * min(nvt) if nvt else 1.0
-        self.max_step = float(max_step)
         e = net.edges
         self._a, self._b = e[:, 0], e[:, 1]
         fa, fb = self.linear.free_index[self._a], self.linear.free_index[self._b]
         self._fa, self._fb = fa, fb
         self._ma, self._mb = fa >= 0, fb >= 0
+        self.max_step = max_step
+        # each free node's largest move per iteration (V): 10 n v_t of its sharpest diode,
+        # unlimited for nodes without diodes (Newton is exact on resistors and the line search
+        # guards the transistors' quadratic laws), or max_step everywhere
+        self._step = np.full(self.free.size, np.inf if max_step is None else float(max_step))
+        if max_step is None:
+            for el, idx in self.groups:
+                if isinstance(el, Diode):
+                    for ends in (fa[idx], fb[idx]):
+                        ends = ends[ends >= 0]
+                        np.minimum.at(self._step, ends, 10 * el.n_vt)
         # edges between two fixed nodes do not enter the settle (and a diode there may be
         # forward-biased far beyond the others): the solver evaluates only the rest
         live = self._ma | self._mb
@@ -306,10 +316,65 @@ class NewtonSolver:
         self, values: np.ndarray, v0: np.ndarray | None = None, nudge: tuple | None = None
     ) -> np.ndarray:
         """Node voltages (N,) in V with the fixed nodes at ``values`` (F,), warm started from
-        ``v0`` (N,) when given; ``nudge`` as for ``residual``."""
+        ``v0`` (N,) when given; ``nudge`` as for ``residual``.
+
+        When Newton's iteration does not settle, the fixed voltages (and the nudge's targets)
+        are ramped up from 0, where every node sits at 0 V, each stage warm started from the
+        last (source stepping, as SPICE does); ``last_iterations`` counts all iterations."""
         if self._theta is None:
             raise RuntimeError("call set_parameters(theta) before settling")
+        values = np.asarray(values, dtype=np.float64)
         v = self._initial(values) if v0 is None else np.array(v0, dtype=np.float64)
+        self.last_iterations = 0
+        try:
+            v = self._newton(values, v, nudge)
+        except ConvergenceError as direct:
+            try:
+                v = self._source_stepping(values, nudge)
+            except ConvergenceError:
+                self._diagnose(direct.state)
+                raise direct from None
+        self.n_settles += 1
+        self._check_conducting(v)
+        return v
+
+    def _source_stepping(self, values: np.ndarray, nudge) -> np.ndarray:
+        """Settle with the fixed voltages and nudge targets scaled by ``s``, ``s`` ramped
+        from 0 to 1 in stages that shrink where a stage fails."""
+        v = np.zeros(self.net.n_nodes)
+        s, ds = 0.0, 0.125
+        for _ in range(self.max_stages):
+            if s >= 1.0:
+                break
+            s_next = min(1.0, s + ds)
+            scaled = None if nudge is None else (nudge[0], nudge[1], s_next * np.asarray(nudge[2]))
+            try:
+                v = self._newton(s_next * values, v, scaled)
+            except ConvergenceError:
+                ds /= 4
+                if ds < 1e-3:
+                    raise
+                continue
+            s, ds = s_next, 2 * ds
+        if s < 1.0:
+            raise ConvergenceError(
+                f"source stepping reached only {s:.3g} of the fixed voltages in "
+                f"{self.max_stages} stages",
+                self.last_iterations,
+                float("nan"),
+                -1,
+            )
+        return v
+
+    def _newton(self, values: np.ndarray, v: np.ndarray, nudge) -> np.ndarray:
+        """Damped Newton from ``v`` (N,); raises ``ConvergenceError`` (with the last iterate as
+        ``state``) after ``max_iter`` iterations."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            # an exponential that overflows at a trial point is a step to shorten, not an error
+            return self._damped_newton(values, v, nudge)
+
+    def _damped_newton(self, values: np.ndarray, v: np.ndarray, nudge) -> np.ndarray:
+        v = v.copy()
         v[self.fixed] = values
         inj = self._nudge(nudge)
         u = self.free
@@ -322,19 +387,20 @@ class NewtonSolver:
             if not r.size or excess[worst] <= 1.0:
                 break
             if it == self.max_iter:
-                self._diagnose(v)
+                self.last_iterations += it
                 raise ConvergenceError(
-                    f"Newton's iteration did not settle in max_iter={self.max_iter} steps: the "
-                    f"residual current at node {u[worst]} is {abs(r[worst]):.3e} A, "
-                    f"{excess[worst]:.2g} times its tolerance; raise max_iter, or check the "
-                    "circuit for nodes that cannot carry current",
+                    f"Newton's iteration did not settle in max_iter={self.max_iter} steps (nor "
+                    f"by source stepping): the residual current at node {u[worst]} is "
+                    f"{abs(r[worst]):.3e} A, {excess[worst]:.2g} times its tolerance; raise "
+                    "max_iter, or check the circuit for nodes that cannot carry current",
                     it,
                     float(abs(r[worst])),
                     int(u[worst]),
+                    state=v,
                 )
-            # each node moves at most max_step (as SPICE limits each junction's voltage), so
-            # that a node whose own conductance is tiny cannot throw the others far
-            d = np.clip(self._factor_step(ga, gb, r, inj), -self.max_step, self.max_step)
+            # a diode's node moves at most 10 n v_t (as SPICE limits each junction's voltage),
+            # so that no exponential is overshot far
+            d = np.clip(self._factor_step(ga, gb, r, inj), -self._step, self._step)
             phi, t = float(r @ r), 1.0
             while True:
                 trial = v.copy()
@@ -349,9 +415,7 @@ class NewtonSolver:
                     break
                 t *= 0.5
             v, r, i = trial, r_new, i_new
-        self.last_iterations = it
-        self.n_settles += 1
-        self._check_conducting(v)
+        self.last_iterations += it
         return v
 
     def settle(self, fixed_values, v0=None) -> np.ndarray:
@@ -394,13 +458,22 @@ class NewtonSolver:
         return out[0] if vals.ndim == 1 else out
 
     def _unanchored(self, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """Free nodes that reach no fixed node through edges conducting more than
-        ``threshold`` times the largest conductance of an edge with a free end (S/S) at ``v``,
-        and the non-conducting edges that touch them."""
+        """Free nodes that reach no fixed node through resistors or through edges conducting
+        more than ``threshold`` times the weakest resistor (or, without resistors, the largest
+        conductance of an edge with a free end) at ``v``, and the non-conducting edges that
+        touch them."""
         ga, gb = self._derivatives(v)
         g = np.maximum(np.abs(ga), np.abs(gb))
         touches_free = self._ma | self._mb
-        live = g > threshold * float(g[touches_free].max(initial=0.0))
+        resistor = np.zeros(self.net.n_edges, bool)
+        for el, idx in self.groups:
+            resistor[idx] = el.kind == "resistor"
+        # a resistor always conducts; a diode or transistor is compared with the weakest
+        # resistor (a forward-biased diode's conductance would make every resistor look dead)
+        ref = g[resistor & touches_free].min(initial=np.inf)
+        if not np.isfinite(ref):
+            ref = float(g[touches_free].max(initial=0.0))
+        live = resistor | (g > threshold * ref)
         if live.all():
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         e = self.net.edges[live]
