@@ -20,11 +20,11 @@ diodes leaves the step defined; the residual, and so the answer, uses the exact 
 iteration stops when every free node's residual is at most ``atol + rtol *`` the gross current
 through its edges (their currents and small-signal conductances times the largest voltage: the
 residual cannot be computed more accurately than that); it is warm started from the previous
-settled state. Where it does not settle, the fixed voltages are ramped up from 0 (source
-stepping). Non-convergence raises
-``ConvergenceError`` naming the iteration, the residual and the worst node; free nodes left with
-no conducting path to a fixed node at the settled state (behind cut-off transistors) raise a
-``ValidationError`` naming them.
+settled state, and each step is first tried with the last factorised Jacobian (chord Newton),
+kept if it shrinks the residual tenfold. Where it does not settle, the fixed voltages are ramped up
+from 0 (source stepping). Non-convergence raises ``ConvergenceError`` naming the iteration, the
+residual and the worst node; free nodes left with no conducting path to a fixed node at the
+settled state (behind cut-off transistors) raise a ``ValidationError`` naming them.
 
 This module knows nothing about learning.
 """
@@ -69,11 +69,17 @@ class NewtonSolver:
     g_floor : float
         In Newton's step only, every edge conducts at least this fraction of the largest edge
         conductance (the answer is unaffected).
+    chord : bool
+        Try each step first with the last factorised Jacobian (kept across settles, so that a
+        warm start after a small parameter change often needs no factorisation); the step is
+        kept only if it shrinks the residual's norm tenfold, else the Jacobian is factorised afresh.
 
     Attributes
     ----------
     n_factorizations : int
-        Jacobian factorisations so far (all settles).
+        Jacobian factorisations so far (all settles; a cold start's linear solve counts one).
+    n_chord_steps : int
+        Steps taken with a kept factorisation instead of a new one.
     n_settles : int
         States settled so far (one per example).
     last_iterations : int
@@ -96,6 +102,7 @@ class NewtonSolver:
         max_iter: int = 100,
         max_step: float | None = None,
         g_floor: float = 1e-12,
+        chord: bool = True,
     ):
         self.linear = LaplacianSolver(net, fixed_nodes, backend=backend, small_signal=True)
         rtol = in_range("rtol", rtol, 0, 1, low_open=True, high_open=True)
@@ -135,7 +142,10 @@ class NewtonSolver:
         self._diag_slot = self.linear.pattern.indptr[1:] - 1
         self._theta = None
         self._last: np.ndarray | None = None
+        self.chord = bool(chord)
+        self._cached = None  # (nudge key, solve) of the last factorised Jacobian
         self.n_factorizations = 0
+        self.n_chord_steps = 0
         self.n_settles = 0
         self.last_iterations = 0
 
@@ -263,10 +273,13 @@ class NewtonSolver:
             float(np.abs(ga).max(initial=0.0)), float(np.abs(gb).max(initial=0.0)), 1e-300
         )
         self.n_factorizations += 1
+        self._cached = None
+        key = self._nudge_key(nudge)
         if self.symmetric:
             lin = self.linear
             if nudge is None:
                 lin.update(np.maximum(ga, floor))
+                self._cached = (key, lin.solve_reduced)
                 return -lin.solve_reduced(r)
             data = lin.data_map @ np.maximum(ga, floor)
             data[self._diag_slot[nudge[0]]] += nudge[1]
@@ -281,6 +294,7 @@ class NewtonSolver:
                     float("nan"),
                     -1,
                 ) from None
+            self._cached = (key, lin.factor.solve)
             return -lin.factor.solve(r)
         # a floor conductance across every edge: +floor on the drop's derivatives
         jac = self._matrix(ga + floor, gb - floor)
@@ -296,7 +310,28 @@ class NewtonSolver:
             raise ConvergenceError(
                 f"the Jacobian is singular at a Newton iteration ({exc})", 0, float("nan"), -1
             ) from None
+        self._cached = (key, lu.solve)
         return -lu.solve(r)
+
+    @staticmethod
+    def _nudge_key(nudge) -> tuple | None:
+        """What a factor depends on besides the state: the nudge's nodes and conductance."""
+        return None if nudge is None else (nudge[0].tobytes(), nudge[1])
+
+    def _chord_step(self, v, r, phi, nudge):
+        """A step with the last factorised Jacobian (chord Newton), when one for this nudge is
+        kept: ``(state, residual, currents)`` if it shrinks the residual's norm at least
+        tenfold, else None."""
+        if not self.chord or self._cached is None or self._cached[0] != self._nudge_key(nudge):
+            return None
+        d = np.clip(-self._cached[1](r), -self._step, self._step)
+        trial = v.copy()
+        trial[self.free] += d
+        r_new, i_new = self._residual(trial, nudge)
+        if not float(r_new @ r_new) <= 0.01 * phi:
+            return None
+        self.n_chord_steps += 1
+        return trial, r_new, i_new
 
     # -- settles
     def _initial(self, values: np.ndarray) -> np.ndarray:
@@ -310,6 +345,8 @@ class NewtonSolver:
             k[ridx] = self._theta[ridx]
         self.linear.update(k)
         self.n_factorizations += 1
+        if self.symmetric:
+            self._cached = None  # the linear solver's factor now holds L(k)
         return self.linear.settle(values)
 
     def settle_one(
@@ -398,10 +435,14 @@ class NewtonSolver:
                     int(u[worst]),
                     state=v,
                 )
+            phi, t = float(r @ r), 1.0
+            chord = self._chord_step(v, r, phi, inj)
+            if chord is not None:
+                v, r, i = chord
+                continue
             # a diode's node moves at most 10 n v_t (as SPICE limits each junction's voltage),
             # so that no exponential is overshot far
             d = np.clip(self._factor_step(ga, gb, r, inj), -self._step, self._step)
-            phi, t = float(r @ r), 1.0
             while True:
                 trial = v.copy()
                 trial[u] += t * d

@@ -159,17 +159,19 @@ def factorizations_per_settle(
     batch: int = 4,
     seed: int = 0,
     kinds: tuple[str, ...] = ("diode", "transistor"),
+    chord: bool = True,
 ) -> tuple[float, float]:
     """Average Jacobian factorisations and Newton iterations per settled state over a
     training-like sequence: ``steps`` updates of every parameter by a small random amount
     (gates by up to 10 mV, conductances by up to 1 %), each followed by the settle of
     ``batch`` examples, each warm started from its own state of the previous step (the first
-    step's cold starts excluded)."""
+    step's cold starts excluded); ``chord``: steps tried with the last factorisation first
+    (``NewtonSolver``'s default)."""
     net, theta, fixed, _ = nonlinear_circuit(n_edges, seed, kinds)
     rng = np.random.default_rng(seed + 1)
     x = np.concatenate([rng.uniform(0.0, 1.0, (batch, N_IN)), np.zeros((batch, N_GROUND))], axis=1)
     resistor = np.array([isinstance(el, Resistor) for el in net.elements])
-    solver = NewtonSolver(net, fixed)
+    solver = NewtonSolver(net, fixed, chord=chord)
     solver.set_parameters(theta)
     solver.settle(x)
     f0, s0 = solver.n_factorizations, solver.n_settles
