@@ -3,8 +3,10 @@ inside functions included), and a smoke test that every module imports.
 
 Layers, lowest first; a module may import its own layer and the layers below, never above:
 
-    _version, errors < _validation < network < gallery < physics, backends, cholmod, stacked, spice
-    < signals < rules, hardware, schedules, tasks, sampling < measure < history, callbacks, loop
+    _version, errors < _validation < elements < network < gallery
+    < physics, backends, cholmod, stacked, spice, nonlinear
+    < signals < rules, hardware, schedules, tasks, sampling, eqprop < measure, nonlinear_measure
+    < history, callbacks, loop
     < train, ensemble < config, store, analysis, diagnostics
     < grid, results, executors, sweep, sweep_progress
     < estimators, plots, experiments, bench, demo < cli, cli_support
@@ -33,12 +35,13 @@ ROOT = Path(cl.__file__).resolve().parent
 LAYERS: list[tuple[str, ...]] = [
     ("_version", "errors"),
     ("_validation",),
+    ("elements",),
     ("network",),
     ("gallery",),
-    ("physics", "backends", "cholmod", "stacked", "spice"),
+    ("physics", "backends", "cholmod", "stacked", "spice", "nonlinear"),
     ("signals",),
-    ("rules", "hardware", "schedules", "tasks", "sampling"),
-    ("measure",),
+    ("rules", "hardware", "schedules", "tasks", "sampling", "eqprop"),
+    ("measure", "nonlinear_measure"),
     ("history", "callbacks", "loop"),
     ("train", "ensemble"),
     ("config", "store", "checkpoints", "analysis", "diagnostics"),
@@ -48,14 +51,25 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
-PHYSICS = {"physics", "backends", "cholmod", "stacked", "spice"}
-LEARNING = {"signals", "rules", "hardware", "schedules", "measure", "loop", "train"}
-RULES = {"rules", "hardware"}
+PHYSICS = {"physics", "backends", "cholmod", "stacked", "spice", "nonlinear"}
+LEARNING = {
+    "signals",
+    "rules",
+    "hardware",
+    "schedules",
+    "measure",
+    "loop",
+    "train",
+    "eqprop",
+    "nonlinear_measure",
+}
+RULES = {"rules", "hardware", "eqprop"}
 #: (importer group, imported group, why): arrows the whiteboard forbids whatever the layers say.
 FORBIDDEN = [
     (PHYSICS, LEARNING, "physics never imports learning code"),
     (RULES, PHYSICS, "a learning rule sees only per-edge arrays, never the physics"),
     ({"network"}, PHYSICS, "topology needs no solver"),
+    ({"elements"}, PHYSICS | LEARNING, "element laws need no solver and no learning"),
 ]
 #: Modules nothing may import from a lower layer.
 TOP = {"cli", "plots"}

@@ -1,9 +1,11 @@
 """circuitlearn: resistor networks that learn by coupled learning, synchronously or not."""
 
-from . import analysis, ensemble, gallery, plots, sweep, tasks, train
+from . import analysis, elements, ensemble, gallery, nonlinear, plots, sweep, tasks, train
 from ._version import __version__
 from .config import load_config, run_config
-from .errors import FloatingNodesError, ValidationError
+from .elements import Diode, Resistor, Transistor
+from .eqprop import EquilibriumPropagation
+from .errors import ConvergenceError, FloatingNodesError, ValidationError
 from .hardware import SteppedCoupledLearning
 from .network import Network
 from .physics import LaplacianSolver, edge_drops, node_currents, power, solve
@@ -31,14 +33,18 @@ __all__ = [
     "Bernoulli",
     "CircuitClassifier",
     "CircuitRegressor",
+    "ConvergenceError",
     "CoupledLearning",
+    "Diode",
     "EdgeSignals",
+    "EquilibriumPropagation",
     "FloatingNodesError",
     "GradientDescent",
     "LaplacianSolver",
     "Network",
     "PoissonClocks",
     "RandomSubset",
+    "Resistor",
     "Rule",
     "RuleState",
     "Schedule",
@@ -47,8 +53,11 @@ __all__ = [
     "Synchronous",
     "Task",
     "TrainResult",
+    "Transistor",
     "ValidationError",
     "edge_drops",
+    "elements",
+    "nonlinear",
     "node_currents",
     "power",
     "solve",

@@ -20,6 +20,19 @@ class FloatingNodesError(ValidationError):
         )
 
 
+class ConvergenceError(ValidationError):
+    """Newton's iteration on a nonlinear network did not settle: ``iterations`` taken, the
+    largest current ``residual`` (A) left at a free node, that ``node``, and the last iterate
+    ``state`` (node voltages, V) when known."""
+
+    def __init__(self, message: str, iterations: int, residual: float, node: int, state=None):
+        super().__init__(message)
+        self.iterations = iterations
+        self.residual = residual
+        self.node = node
+        self.state = state
+
+
 class TrainingDiverged(ArithmeticError):
     """Training produced a non-finite error or conductance; ``step`` is where it was seen and
     ``result`` the run up to the last finite record (or None)."""

@@ -6,6 +6,7 @@ The topology is immutable; conductances live outside it, as a per-edge array ``k
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from ._validation import check_conductances, finite_array, in_range
+from .elements import Element, Resistor, element_from_spec
 from .errors import ValidationError
 
 
@@ -37,11 +39,18 @@ class Network:
         ``edges[j, 1]`` (the ``-1`` end). No self-loops, no repeated node pairs.
     positions : ndarray of float, shape (N, 2), optional
         Node coordinates, used only for drawing (arbitrary units).
+    elements : Element or sequence of Element, optional
+        The law of each edge (``circuitlearn.elements``): one element for every edge or one
+        per edge; an element may also be named by its kind (``"diode"``) or given as a spec
+        mapping (``{"kind": "transistor", "vto": 0.5}``, as in a TOML configuration). Stored
+        as a tuple of E elements, or None when every edge is a ``Resistor`` (the linear
+        network, settled by ``LaplacianSolver``).
     """
 
     n_nodes: int
     edges: np.ndarray
     positions: np.ndarray | None = field(default=None)
+    elements: tuple[Element, ...] | None = field(default=None)
 
     def __post_init__(self) -> None:
         n = in_range("n_nodes", self.n_nodes, 1, None, integer=True)
@@ -93,10 +102,11 @@ class Network:
             if p.shape != (n, 2):
                 raise ValidationError(f"positions must have shape ({n}, 2); got {p.shape}")
             object.__setattr__(self, "positions", _readonly(p))
+        object.__setattr__(self, "elements", _check_elements(self.elements, len(e)))
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_edges(cls, n_nodes: int, edges, positions=None) -> Network:
+    def from_edges(cls, n_nodes: int, edges, positions=None, elements=None) -> Network:
         """Build a network from an ``(E, 2)`` array of node pairs.
 
         Parameters
@@ -107,8 +117,12 @@ class Network:
             Node pairs; edge j runs from ``edges[j, 0]`` (+1 end) to ``edges[j, 1]``.
         positions : array, shape (N, 2), optional
             Node coordinates, for drawing only.
+        elements : Element or sequence of E Elements, optional
+            The edges' laws (``Resistor()``, ``Diode(...)``, ``Transistor(...)``, or a kind
+            name or spec mapping such as ``{"kind": "diode", "n": 1.5}``); one for all edges
+            or one per edge. Default: all resistors.
         """
-        return cls(n_nodes, edges, positions)
+        return cls(n_nodes, edges, positions, elements)
 
     @classmethod
     def lattice(cls, rows: int, cols: int, periodic: bool = False) -> Network:
@@ -196,7 +210,8 @@ class Network:
         Parameters
         ----------
         k : array_like of float, shape (E,), optional
-            Conductances (S), written as edge attribute ``conductance``.
+            Conductances (S), written as edge attribute ``conductance``; for a network with
+            diodes or transistors, the edge parameters ``theta`` (``check_parameters``).
         roles : Task or mapping, optional
             Node roles, written as node attribute ``role`` (``"input"``, ``"output"`` or
             ``"ground"``) with ``role_index``, the node's position in its role list: a
@@ -208,12 +223,13 @@ class Network:
             Nodes ``0..N-1`` (attribute ``pos`` when the network has positions); edge
             attributes ``edge`` (the edge index ``j``) and ``plus`` (the node at the ``+1``
             end of the incidence matrix, so that :func:`read_networkx` restores the edge
-            order and orientation exactly).
+            order and orientation exactly) and, unless all edges are resistors, ``element``
+            (the edge's ``Element``).
         """
         import networkx as nx
 
         if k is not None:
-            k = check_conductances(k, self.n_edges)
+            k = self.check_parameters(k, name="k")
         node_roles = _role_lists(roles, self.n_nodes) if roles is not None else {}
         g = nx.Graph()
         for i in range(self.n_nodes):
@@ -226,6 +242,8 @@ class Network:
                 g.nodes[int(node)].update(role=ROLE_NAMES[key], role_index=pos)
         for j, (a, b) in enumerate(self.edges):
             attrs = {"edge": j, "plus": int(a)}
+            if self.elements is not None:
+                attrs["element"] = self.elements[j]
             if k is not None:
                 attrs["conductance"] = float(k[j])
             g.add_edge(int(a), int(b), **attrs)
@@ -235,6 +253,45 @@ class Network:
     @property
     def n_edges(self) -> int:
         return int(self.edges.shape[0])
+
+    @property
+    def is_linear(self) -> bool:
+        """True when every edge is a linear resistor."""
+        return self.elements is None
+
+    def element(self, j: int) -> Element:
+        """The law of edge ``j``."""
+        return Resistor() if self.elements is None else self.elements[j]
+
+    def check_parameters(self, theta, name: str = "theta") -> np.ndarray:
+        """Check the edge parameters ``theta`` (E,) against each edge's element (conductances
+        of resistors > 0 S, gate voltages of transistors inside their range; diode entries are
+        ignored) and return them as a float64 array; a linear network's are conductances."""
+        if self.elements is None:
+            return check_conductances(theta, self.n_edges, name=name)
+        try:
+            t = np.array(theta, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"{name} must be an array of {self.n_edges} numbers") from exc
+        if t.shape != (self.n_edges,):
+            raise ValidationError(
+                f"{name} must have shape ({self.n_edges},), one parameter per edge; got {t.shape}"
+            )
+        for el, idx in self.element_groups:
+            if el.learnable:
+                el.check_theta(t[idx], idx, name)
+        return t
+
+    @cached_property
+    def element_groups(self) -> tuple[tuple[Element, np.ndarray], ...]:
+        """The edges grouped by equal element: ``(element, edge indices (m,))`` pairs, in
+        order of first appearance; one group of all edges for a linear network."""
+        if self.elements is None:
+            return ((Resistor(), np.arange(self.n_edges)),)
+        groups: dict[Element, list[int]] = {}
+        for j, el in enumerate(self.elements):
+            groups.setdefault(el, []).append(j)
+        return tuple((el, _readonly(np.array(js, np.int64))) for el, js in groups.items())
 
     @cached_property
     def incidence(self) -> sp.csr_matrix:
@@ -267,7 +324,72 @@ class Network:
         return np.array([pos[i] for i in range(self.n_nodes)])
 
     def __repr__(self) -> str:
-        return f"Network(n_nodes={self.n_nodes}, n_edges={self.n_edges})"
+        if self.elements is None:
+            return f"Network(n_nodes={self.n_nodes}, n_edges={self.n_edges})"
+        counts = ", ".join(f"{el.kind}: {idx.size}" for el, idx in self.element_groups)
+        return f"Network(n_nodes={self.n_nodes}, n_edges={self.n_edges}; {counts})"
+
+
+def _element(el, name: str) -> Element:
+    """An ``Element``, or one named by its kind (``"diode"``) or its spec (a mapping with
+    ``kind`` and parameters, as a TOML configuration writes it)."""
+    if isinstance(el, Element):
+        return el
+    if isinstance(el, str):
+        el = {"kind": el}
+    if isinstance(el, Mapping):
+        try:
+            return element_from_spec(dict(el))
+        except ValidationError as exc:
+            raise ValidationError(f"{name}: {exc}") from None
+    raise ValidationError(
+        f"{name} must be a circuitlearn.elements.Element (Resistor(), Diode(), Transistor()), "
+        f"an element kind or a spec such as {{kind = 'diode', n = 1.5}}; got "
+        f"{type(el).__name__} {el!r:.60}"
+    )
+
+
+def _check_elements(elements, n_edges: int) -> tuple[Element, ...] | None:
+    """One element per edge as a tuple, or None when all are resistors."""
+    if elements is None:
+        return None
+    if isinstance(elements, (Element, str, Mapping)):
+        elements = [_element(elements, "elements")] * n_edges
+    elif not hasattr(elements, "__len__"):
+        raise ValidationError(
+            "elements must be one circuitlearn.elements.Element (Resistor(), Diode(), "
+            f"Transistor()) or a sequence of one per edge; got {elements!r:.80}"
+        )
+    if len(elements) != n_edges:
+        raise ValidationError(
+            f"elements must hold one element per edge ({n_edges}); got {len(elements)}: pass "
+            "a single element to use it on every edge"
+        )
+    elements = [_element(el, f"elements[{j}]") for j, el in enumerate(elements)]
+    if all(isinstance(el, Resistor) for el in elements):
+        return None
+    return tuple(elements)
+
+
+def elements_json(net: Network) -> str:
+    """``net.elements`` as JSON text: the distinct elements' specs and each edge's index into
+    them (the inverse of ``elements_from_json``); ``"null"`` for a linear network."""
+    if net.elements is None:
+        return "null"
+    specs, index = [], np.empty(net.n_edges, np.int64)
+    for g, (el, idx) in enumerate(net.element_groups):
+        specs.append(el.spec())
+        index[idx] = g
+    return json.dumps({"elements": specs, "edge_element": index.tolist()})
+
+
+def elements_from_json(text: str) -> list[Element] | None:
+    """The per-edge elements ``elements_json`` wrote (None: all resistors)."""
+    data = json.loads(text)
+    if data is None:
+        return None
+    kinds = [element_from_spec(spec) for spec in data["elements"]]
+    return [kinds[i] for i in data["edge_element"]]
 
 
 #: Task role list -> the value of the node attribute ``role`` in :meth:`Network.to_networkx`.
@@ -334,7 +456,8 @@ def read_networkx(graph, conductance: str | None = "conductance") -> NetworkxGra
         Undirected, without parallel edges. Nodes may have any hashable labels; they are
         renumbered ``0..N-1`` in the graph's node order. Optional node attributes ``pos``
         (drawing position) and ``role``/``role_index``; optional edge attributes
-        ``conductance``, ``edge`` (order) and ``plus`` (orientation).
+        ``conductance``, ``edge`` (order), ``plus`` (orientation) and ``element`` (the edge's
+        ``Element``; edges without one are resistors).
     conductance : str or None
         Name of the edge attribute holding conductances (S); None skips them. When some edges
         have it and others do not, the graph is refused.
@@ -378,7 +501,10 @@ def read_networkx(graph, conductance: str | None = "conductance") -> NetworkxGra
     pos = None
     if labels and all("pos" in graph.nodes[v] for v in labels):
         pos = np.array([graph.nodes[v]["pos"] for v in labels], dtype=float)
-    net = Network(len(labels), edges, pos)
+    elements = None
+    if any("element" in d for _, _, d in triples):
+        elements = [d.get("element", Resistor()) for _, _, d in triples]
+    net = Network(len(labels), edges, pos, elements)
     k = None
     if conductance is not None:
         have = [conductance in d for _, _, d in triples]
@@ -390,7 +516,7 @@ def read_networkx(graph, conductance: str | None = "conductance") -> NetworkxGra
                     "do: give every edge a conductance (S), or pass conductance=None"
                 )
             values = [d[conductance] for _, _, d in triples]
-            k = check_conductances(values, net.n_edges, name=f"edge attribute {conductance!r}")
+            k = net.check_parameters(values, name=f"edge attribute {conductance!r}")
     roles: dict[str, list] = {}
     names = {role: key for key, role in ROLE_NAMES.items()}
     for v in labels:

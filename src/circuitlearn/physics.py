@@ -59,6 +59,10 @@ class LaplacianSolver:
         Nodes whose voltages are imposed; all others are free.
     backend : {"auto", "dense", "qdldl", "splu", "cholmod", ...}
         Factorisation of ``L[U,U]``. ``"auto"`` is dense up to ``DENSE_MAX_FREE`` free nodes.
+    small_signal : bool
+        Accept a network with nonlinear edges, whose conductances are then small-signal
+        conductances set by the caller (``circuitlearn.nonlinear`` factors Newton's Jacobian
+        this way); otherwise such a network is refused.
 
     Notes
     -----
@@ -77,8 +81,22 @@ class LaplacianSolver:
     #: Refactor instead of updating when a downdate shrinks a diagonal entry by more than this.
     max_cancellation: float = 100.0
 
-    def __init__(self, net: Network, fixed_nodes: Sequence[int], backend: str = "auto"):
+    def __init__(
+        self,
+        net: Network,
+        fixed_nodes: Sequence[int],
+        backend: str = "auto",
+        *,
+        small_signal: bool = False,
+    ):
         check_network(net)
+        if not (net.is_linear or small_signal):
+            kinds = sorted({el.kind for el, _ in net.element_groups} - {"resistor"})
+            raise ValidationError(
+                f"net has {' and '.join(kinds)} edges: LaplacianSolver, and the training loop "
+                "that settles with it, handle linear resistor networks only; settle this one "
+                "with cl.solve or circuitlearn.nonlinear.NewtonSolver"
+            )
         self.net = net
         self.fixed = node_list("fixed_nodes", fixed_nodes, net.n_nodes)
         if self.fixed.size == 0:
@@ -264,13 +282,18 @@ class LaplacianSolver:
 
 
 def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> np.ndarray:
-    """Settled node voltages of ``net`` with conductances ``k`` and fixed node voltages.
+    """Settled node voltages of ``net`` with edge parameters ``k`` and fixed node voltages.
+
+    A network of resistors only (``net.is_linear``) is solved by ``LaplacianSolver``; one with
+    diodes or transistors (``circuitlearn.elements``) by Newton's method
+    (``circuitlearn.nonlinear.NewtonSolver``).
 
     Parameters
     ----------
     net : Network
     k : array, shape (E,)
-        Edge conductances in S, strictly positive.
+        Edge parameters ``theta``: conductances in S (strictly positive) for resistors, gate
+        voltages in V (inside their ``v_gate_range``) for transistors, ignored for diodes.
     fixed_nodes : sequence of int, shape (F,)
         Nodes held at imposed voltages (inputs, ground, clamped outputs).
     fixed_values : array, shape (F,) or (M, F)
@@ -283,6 +306,12 @@ def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> 
     ndarray, shape (N,) or (M, N)
         Voltages of every node in V.
     """
+    check_network(net)
+    if not net.is_linear:
+        # nonlinear builds on LaplacianSolver (this module), so it is imported here
+        from .nonlinear import solve_nonlinear
+
+        return solve_nonlinear(net, k, fixed_nodes, fixed_values, backend=backend)
     solver = LaplacianSolver(net, fixed_nodes, backend=backend)
     solver.set_conductances(k)
     return solver.settle(fixed_values)

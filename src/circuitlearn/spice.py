@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_conductances, finite_array, in_range, node_list
+from ._validation import finite_array, in_range, node_list
+from .elements import Diode, Resistor, Transistor
 from .errors import ValidationError
 from .network import Network
 from .physics import check_network, check_solvable
@@ -30,6 +31,18 @@ from .physics import check_network, check_solvable
 #: ``RELTOL * |I| + ABSTOL``). Its defaults (1e-3, 1e-6 V, 1e-12 A) are far too loose to referee a
 #: 1e-9 comparison; on a linear circuit the iteration then ends at the exact sparse-LU solution.
 OPTIONS = {"RELTOL": 1e-12, "VNTOL": 1e-15, "ABSTOL": 1e-18}
+
+#: Extra options of a netlist with diodes or transistors: ngspice's temperature equal to its
+#: nominal temperature (no temperature scaling of any model parameter; the thermal voltage is
+#: then ``SPICE_V_T``), a conductance ``GMIN`` across junctions far below any current that matters
+#: (ngspice's default 1e-12 S would add 1e-12 A per volt to every diode), and room for Newton.
+NONLINEAR_OPTIONS = {"TEMP": 27, "TNOM": 27, "GMIN": 1e-30, "ITL1": 1000}
+
+#: ngspice's thermal voltage k T / q (V) at ``TEMP = 27`` degrees C, from the constants ngspice
+#: uses (CODATA 2014: k = 1.38064852e-23 J/K, q = 1.6021766208e-19 C, 0 C = 273.15 K). A diode
+#: with ``n * v_t`` is written with emission coefficient ``N = n * v_t / SPICE_V_T``, which
+#: gives exactly its exponential whatever ``v_t`` it has.
+SPICE_V_T = 1.38064852e-23 * (27 + 273.15) / 1.6021766208e-19
 
 INSTALL_HINT = "install it (Debian/Ubuntu: apt-get install ngspice) or pass ngspice='/path/to/it'"
 
@@ -53,8 +66,11 @@ def to_spice(
     ----------
     net : Network
     k : array, shape (E,)
-        Edge conductances in S, strictly positive; edge ``j`` becomes resistor ``R<j>`` of
-        ``1 / k[j]`` ohm between ``n<a>`` and ``n<b>`` (``a, b = net.edges[j]``).
+        Edge parameters, as in ``cl.solve``: a resistor edge ``j`` (conductance ``k[j]`` > 0 S)
+        becomes ``R<j>`` of ``1 / k[j]`` ohm between ``n<a>`` and ``n<b>`` (``a, b =
+        net.edges[j]``); a diode edge becomes ``D<j>`` (anode ``n<a>``) with a ``.model`` card;
+        a transistor edge becomes a level-1 NMOS ``M<j>`` whose gate is held at ``k[j]`` V by a
+        source ``VG<j>`` (see docs/spice.md).
     fixed_nodes : sequence of int, shape (F,)
         Nodes held at imposed voltages, as in ``cl.solve``.
     fixed_values : array, shape (F,)
@@ -93,7 +109,7 @@ def to_spice(
     .end
     """
     check_network(net)
-    k = check_conductances(k, net.n_edges)
+    k = net.check_parameters(k, name="k")
     fixed = node_list("fixed_nodes", fixed_nodes, net.n_nodes)
     if fixed.size == 0:
         raise ValidationError(
@@ -108,8 +124,9 @@ def to_spice(
     if not isinstance(title, str) or "\n" in title or "\r" in title:
         raise ValidationError(f"title must be one line of text; got {title!r:.80}")
     check_solvable(net, fixed)
-    with np.errstate(over="ignore"):
-        r = 1.0 / k
+    resistor = np.array([isinstance(net.element(j), Resistor) for j in range(net.n_edges)])
+    with np.errstate(over="ignore", divide="ignore"):
+        r = 1.0 / np.where(resistor, k, 1.0)
     huge = np.flatnonzero(~np.isfinite(r))
     if huge.size:
         raise ValidationError(
@@ -122,20 +139,67 @@ def to_spice(
         "* Network node i is SPICE node n<i>; edge j is resistor R<j> = 1/k[j] ohm;",
         "* fixed node fixed_nodes[i] is held by DC source V<i> to ground (0).",
     ]
-    lines += [
-        f"R{j} {node_name(a)} {node_name(b)} {_number(rj)}"
-        for j, ((a, b), rj) in enumerate(zip(net.edges.tolist(), r, strict=True))
-    ]
+    if net.is_linear:
+        lines += [
+            f"R{j} {node_name(a)} {node_name(b)} {_number(rj)}"
+            for j, ((a, b), rj) in enumerate(zip(net.edges.tolist(), r, strict=True))
+        ]
+    else:
+        lines += _nonlinear_lines(net, k, r, values)
     lines += [
         f"V{i} {node_name(n)} 0 DC {_number(v)}"
         for i, (n, v) in enumerate(zip(fixed, values, strict=True))
     ]
+    if not net.is_linear:
+        lines.append(".options " + " ".join(f"{n}={v:g}" for n, v in NONLINEAR_OPTIONS.items()))
     lines += [
         ".options " + " ".join(f"{name}={value:g}" for name, value in OPTIONS.items()),
         ".op",
         ".end",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _nonlinear_lines(net: Network, k: np.ndarray, r: np.ndarray, values: np.ndarray) -> list[str]:
+    """Element lines and model cards of a network with diodes or transistors: ``R<j>``,
+    ``D<j>`` (model ``D<g>``), ``M<j>`` (model ``M<g>``, gate node ``g<j>`` held at ``k[j]`` by
+    ``VG<j>``, body on node ``body``, held below every fixed voltage by ``VBODY``)."""
+    lines = [
+        "* Diode edge j is D<j> (anode n<a>, cathode n<b>); transistor edge j is NMOS M<j> with",
+        "* drain n<a>, source n<b> (level 1 is symmetric), gate g<j> held at k[j] V by VG<j>,",
+        "* and body on node body (GAMMA = 0: no body effect; junctions IS = JS = 0); a leak",
+        "* conductance g_leak is resistor RL<j> in parallel.",
+    ]
+    models, name_of = [], {}
+    for g, (el, _) in enumerate(net.element_groups):
+        if isinstance(el, Diode):
+            name_of[el] = f"D{g}"
+            models.append(f".model D{g} D (IS={_number(el.i_s)} N={_number(el.n_vt / SPICE_V_T)})")
+        elif isinstance(el, Transistor):
+            name_of[el] = f"M{g}"
+            models.append(
+                f".model M{g} NMOS (LEVEL=1 KP={_number(el.kp)} VTO={_number(el.vto)} "
+                "LAMBDA=0 GAMMA=0 IS=0 JS=0)"
+            )
+    transistors = False
+    for j, (a, b) in enumerate(net.edges.tolist()):
+        el = net.element(j)
+        na, nb = node_name(a), node_name(b)
+        if isinstance(el, Resistor):
+            lines.append(f"R{j} {na} {nb} {_number(r[j])}")
+        elif isinstance(el, Diode):
+            lines.append(f"D{j} {na} {nb} {name_of[el]}")
+        else:
+            transistors = True
+            lines.append(
+                f"M{j} {na} g{j} {nb} body {name_of[el]} L=1e-05 W={_number(1e-5 * el.w_over_l)}"
+            )
+            lines.append(f"VG{j} g{j} 0 DC {_number(k[j])}")
+            if el.g_leak:
+                lines.append(f"RL{j} {na} {nb} {_number(1.0 / el.g_leak)}")
+    if transistors:
+        lines.append(f"VBODY body 0 DC {_number(float(values.min()) - 1.0)}")
+    return lines + models
 
 
 # ---------------------------------------------------------------------------- running ngspice
@@ -250,4 +314,11 @@ def _operating_point(data: bytes, said: str) -> dict[str, float]:
     return out
 
 
-__all__ = ["OPTIONS", "dc_operating_point", "node_name", "to_spice"]
+__all__ = [
+    "NONLINEAR_OPTIONS",
+    "OPTIONS",
+    "SPICE_V_T",
+    "dc_operating_point",
+    "node_name",
+    "to_spice",
+]

@@ -39,7 +39,7 @@ import tomli_w
 
 from ._validation import check_output_dir
 from .errors import ValidationError
-from .network import Network
+from .network import Network, elements_from_json, elements_json
 from .tasks import Task
 from .train import TrainResult
 
@@ -307,6 +307,7 @@ def write_run(result: TrainResult, directory: Path | str) -> None:
         n_nodes=net.n_nodes,
         edges=net.edges,
         **({"positions": net.positions} if net.positions is not None else {}),
+        **({"elements": elements_json(net)} if net.elements is not None else {}),
     )
     t = result.task
     arrays = {
@@ -391,7 +392,12 @@ def _npz(path: Path | str, what: str):
 def read_network(path: Path | str) -> Network:
     """The network of a ``network.npz`` written by ``save`` (the ``"file"`` network kind)."""
     with _npz(path, "network") as z:
-        return Network(int(z["n_nodes"]), z["edges"], z["positions"] if "positions" in z else None)
+        return Network(
+            int(z["n_nodes"]),
+            z["edges"],
+            z["positions"] if "positions" in z else None,
+            elements_from_json(str(z["elements"])) if "elements" in z else None,
+        )
 
 
 def read_task(path: Path | str) -> Task:

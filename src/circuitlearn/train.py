@@ -23,8 +23,9 @@ from ._validation import check_train_args
 from .callbacks import progress_for
 from .errors import TrainingDiverged, TrainingInterrupted, ValidationError
 from .loop import LoopState, run, start
-from .measure import STACKED_BACKENDS, TaskSystem
+from .measure import STACKED_BACKENDS
 from .network import Network
+from .nonlinear_measure import task_system
 from .physics import BACKENDS, auto_backend
 from .rules import CoupledLearning, Rule
 from .schedules import PoissonClocks, Schedule, Synchronous
@@ -68,7 +69,7 @@ class TrainResult:
     def outputs(self, x, backend: str = "auto") -> np.ndarray:
         """Free-state output voltages (M, n_out) of the trained network for inputs ``x``."""
         x = Task._data("x", x, self.task.n_inputs)
-        system = TaskSystem(self.network, self.task, backend)
+        system = task_system(self.network, self.task, backend)
         system.settle(self.conductances)
         return system.outputs(x)
 
@@ -169,7 +170,7 @@ def run_group(
     checkpoint_every=None,
     resume: LoopState | None = None,
 ) -> list[TrainResult]:
-    system = TaskSystem(nets, tasks, kernel_backend)
+    system = task_system(nets, tasks, kernel_backend)
     if resume is not None:  # wall times go on from where the checkpointed run was
         last = resume.recorder.last.get("wall_time")
         resume.recorder.t0 = time.perf_counter() - (float(last[0]) if last is not None else 0.0)

@@ -39,6 +39,7 @@ from .harness import (
     step_time,
     timed,
 )
+from .nonlinear import section_nonlinear, targets_lines
 
 
 def _fast_dk(net: Network, task: Task, k: np.ndarray) -> np.ndarray:
@@ -84,6 +85,7 @@ class Plan:
     ensemble_big: bool
     kept: bool
     memory: tuple[tuple[str, int], ...]
+    nonlinear: tuple[int, ...] = (1_000, 10_000)  # edges of the nonlinear settle benchmark
 
 
 QUICK = Plan(
@@ -343,6 +345,7 @@ def _targets(summary: dict) -> list[str]:
         lines.append(
             "5. At 10^5 edges: " + ", ".join(f"{label} {r:.2f}x the floor" for label, r in kept)
         )
+    lines += targets_lines(summary)
     if "dk_agreement" in summary:
         lines.append(
             f"\nThe per-example baseline and the fast step agree on dk to "
@@ -376,6 +379,10 @@ def section_memory(plan: Plan, out: list[str], summary: dict) -> None:
     out.append("")
 
 
+def _nonlinear(plan: Plan, out: list[str], summary: dict) -> None:
+    section_nonlinear(plan.nonlinear, out, summary)
+
+
 def run_bench(quick: bool = False, log: Callable[[str], None] | None = None) -> str:
     """Run the benchmark suite and return a markdown report.
 
@@ -395,7 +402,7 @@ def run_bench(quick: bool = False, log: Callable[[str], None] | None = None) -> 
         "",
     ]
     summary: dict = {}
-    sections = [section_large, section_desync, section_ensemble]
+    sections = [section_large, section_desync, section_ensemble, _nonlinear]
     if plan.kept:
         sections.append(section_kept)
     sections.append(section_memory)
