@@ -52,7 +52,7 @@ def test_regimes_name_where_the_claim_holds():
         Cell("128 taps", "p=0.1", _logs(1.0, 0.05, 20, 3)),
     ]
     j = judge(c, cells)
-    assert j.verdict == "supported in 16 taps"
+    assert j.verdict == "supported in 1 of 2 regimes: 16 taps"
     assert j.regimes == {"16 taps": "pass", "128 taps": "unclear"}
     # One failing cell fails its regime.
     cells.append(Cell("16 taps", "p=0.2", _logs(1.5, 0.05, 20, 4)))
@@ -112,7 +112,7 @@ def test_claim_combines_its_criteria_regime_by_regime():
     other = judge(
         Criterion.from_dict({**NONINF, "claim": "2"}), [Cell("all", "x", _logs(1.0, 0.01, 9))]
     )
-    assert claim_verdicts([gain, ctrl, other]) == {"2": "supported in 16"}
+    assert claim_verdicts([gain, ctrl, other]) == {"2": "supported in 1 of 3 regimes: 16"}
     refuted = judge(
         Criterion.from_dict({**GAIN, "id": "r"}), [Cell("16", "x", _logs(1.5, 0.05, 20))]
     )

@@ -127,7 +127,7 @@ def test_desync_worse_near_the_edge_gives_a_regime_verdict():
     _, v = _verdicts(_frame(err))
     crit = v["criteria"][0]
     assert crit["regimes"] == {"lr = edge/10": "pass", "lr = edge/3": "fail"}
-    assert crit["verdict"] == "supported in lr = edge/10"
+    assert crit["verdict"] == "supported in 1 of 2 regimes: lr = edge/10"
 
 
 def test_each_arm_is_judged_at_its_own_best_lr():

@@ -88,7 +88,7 @@ def test_gain_in_one_regime_only_names_that_regime():
     f = pd.concat([_frame(gain=0.5), _frame(gain=1.0, seed=1, setting="16 taps")])
     v = judge_criteria("e2_stepped", ea.criteria_cells(f, PS))
     assert v["claims"]["2 (gain)"] == (
-        "supported in lab iris, main, p = 0.1; lab iris, main, p = 0.5"
+        "supported in 2 of 4 regimes: lab iris, main, p = 0.1; lab iris, main, p = 0.5"
     )
 
 

@@ -126,7 +126,10 @@ def test_cells_pair_the_matched_arms_and_cluster_by_network():
     ("effect", "expected"),
     [
         ({"continuous": 1.0, "stepped": 1.0}, "supported"),
-        ({"continuous": 1.0, "stepped": 1.5}, f"supported in {e4.SETTINGS['continuous']}"),
+        (
+            {"continuous": 1.0, "stepped": 1.5},
+            f"supported in 1 of 2 regimes: {e4.SETTINGS['continuous']}",
+        ),
         ({"continuous": 0.6, "stepped": 1.5}, "refuted"),
     ],
 )

@@ -38,8 +38,8 @@ A criterion
 A cell *passes* when its whole interval lies on the claimed side of the bound(s), *fails*
 when its whole interval lies on the other side, and is *unclear* otherwise. Cells carry a
 *regime* label; a regime passes when all its cells pass and fails when any fails. A criterion
-is ``supported`` when every regime passes, ``supported in <regimes>`` when some do,
-``refuted`` when every regime fails, and ``inconclusive`` otherwise.
+is ``supported`` when every regime passes, ``supported in <k> of <n> regimes: <regimes>``
+when some do, ``refuted`` when every regime fails, and ``inconclusive`` otherwise.
 
 Examples
 --------
@@ -303,12 +303,16 @@ def judge(criterion: Criterion, cells: Sequence[Cell]) -> Judgement:
     return Judgement(c, _verdict(regimes), rows, regimes)
 
 
+def _supported_in(passed: Sequence[str], n_regimes: int) -> str:
+    return f"supported in {len(passed)} of {n_regimes} regimes: " + "; ".join(passed)
+
+
 def _verdict(regimes: dict[str, str]) -> str:
     passed = [r for r, o in regimes.items() if o == "pass"]
     if len(passed) == len(regimes):
         return "supported"
     if passed:
-        return "supported in " + "; ".join(passed)
+        return _supported_in(passed, len(regimes))
     if all(o == "fail" for o in regimes.values()):
         return "refuted"
     return "inconclusive"
@@ -344,5 +348,5 @@ def claim_verdicts(judgements: Sequence[Judgement]) -> dict[str, str]:
                 if all(j.regimes.get(r, _missing(j)) == "pass" for j in js)
                 and any(r in j.regimes for j in js)
             ]
-            out[claim] = ("supported in " + "; ".join(ok)) if ok else "inconclusive"
+            out[claim] = _supported_in(ok, len(names)) if ok else "inconclusive"
     return out
