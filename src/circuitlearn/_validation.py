@@ -38,6 +38,29 @@ def finite_array(name: str, value, ndim: int | tuple[int, ...] | None = None) ->
     return arr
 
 
+def fixed_value_batch(fixed_values, n_fixed: int) -> np.ndarray:
+    """``fixed_values`` of a settle as a 2-D batch, checked.
+
+    Parameters
+    ----------
+    fixed_values : array, shape (F,) or (M, F)
+        Voltages (V) of the fixed nodes, in their order; 2-D is a batch of M examples.
+    n_fixed : int
+        F, the number of fixed nodes.
+
+    Returns
+    -------
+    ndarray, shape (M, F)
+    """
+    vals = finite_array("fixed_values", fixed_values, ndim=(1, 2))
+    if vals.shape[-1] != n_fixed:
+        raise ValidationError(
+            f"fixed_values must have shape ({n_fixed},) or (M, {n_fixed}), one value per fixed "
+            f"node; got {vals.shape}"
+        )
+    return vals.reshape(-1, n_fixed)
+
+
 def node_list(name: str, nodes: Iterable[int], n_nodes: int | None) -> np.ndarray:
     """Return distinct node indices in ``[0, n_nodes)`` as an int64 array, in the given order
     (``n_nodes=None``: only non-negative, for when the network is not known yet)."""

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
-from ._validation import finite_array, in_range
+from ._validation import finite_array, fixed_value_batch, in_range
 from .elements import Diode
 from .errors import ConvergenceError, ValidationError
 from .network import Network
@@ -474,14 +474,7 @@ class NewtonSolver:
         -------
         ndarray, shape (N,) or (M, N)
         """
-        vals = finite_array("fixed_values", fixed_values, ndim=(1, 2))
-        f = self.fixed.size
-        if vals.shape[-1] != f:
-            raise ValidationError(
-                f"fixed_values must have shape ({f},) or (M, {f}), one value per fixed node; "
-                f"got {vals.shape}"
-            )
-        batch = vals.reshape(-1, f)
+        batch = fixed_value_batch(fixed_values, self.fixed.size)
         if v0 is not None:
             start = finite_array("v0", v0, ndim=(1, 2))
             if start.shape[-1] != self.net.n_nodes or start.size // start.shape[-1] != len(batch):
@@ -496,7 +489,7 @@ class NewtonSolver:
             start = [None] * batch.shape[0]
         out = np.stack([self.settle_one(x, s) for x, s in zip(batch, start, strict=True)])
         self._last = out
-        return out[0] if vals.ndim == 1 else out
+        return out[0] if np.ndim(fixed_values) == 1 else out
 
     def _unanchored(self, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Free nodes that reach no fixed node through resistors or through edges conducting

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import check_conductances, finite_array, node_list
+from ._validation import check_conductances, finite_array, fixed_value_batch, node_list
 
 # BACKENDS, DENSE_MAX_FREE and auto_backend are re-exported: they lived here before backends.py.
 from .backends import BACKENDS, DENSE_MAX_FREE, auto_backend, make_backend  # noqa: F401
@@ -265,20 +265,13 @@ class LaplacianSolver:
         -------
         ndarray, shape (N,) or (M, N)
         """
-        vals = finite_array("fixed_values", fixed_values, ndim=(1, 2))
-        f = self.fixed.size
-        if vals.shape[-1] != f:
-            raise ValidationError(
-                f"fixed_values must have shape ({f},) or (M, {f}), one value per fixed node; "
-                f"got {vals.shape}"
-            )
-        batch = vals.reshape(-1, f)
+        batch = fixed_value_batch(fixed_values, self.fixed.size)
         out = np.empty((batch.shape[0], self.net.n_nodes))
         out[:, self.fixed] = batch
         if self.free.size:
             rhs = self.coupling() @ batch.T  # (n_U, M)
             out[:, self.free] = self.solve_reduced(rhs).reshape(self.free.size, -1).T
-        return out[0] if vals.ndim == 1 else out
+        return out[0] if np.ndim(fixed_values) == 1 else out
 
 
 def solve(net: Network, k, fixed_nodes, fixed_values, backend: str = "auto") -> np.ndarray:
