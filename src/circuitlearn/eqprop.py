@@ -28,8 +28,8 @@ import numpy as np
 
 from ._validation import in_range
 from .errors import ValidationError
-from .rules import Rule, _check_bounds, _initial_k
-from .signals import EdgeSignals, RuleState
+from .rules import BoundedConductanceRule, _check_bounds
+from .signals import EdgeSignals
 
 VARIANTS = ("positive", "negative", "centered")
 
@@ -44,7 +44,7 @@ class SoftNudge:
 
 
 @dataclass(frozen=True)
-class EquilibriumPropagation(Rule):
+class EquilibriumPropagation(BoundedConductanceRule):
     """Equilibrium propagation on resistor conductances.
 
     ``dk_j = -lr * (1/2) mean_batch[dV_j(high)**2 - dV_j(low)**2] / (high - low)``, then
@@ -87,17 +87,10 @@ class EquilibriumPropagation(Rule):
             "centered": SoftNudge(-b, b),
         }[self.variant]
 
-    def init_state(self, k0, n_edges, rng) -> RuleState:
-        return RuleState(_initial_k(k0, n_edges, self.k_min, self.k_max))
-
     def delta(self, signals: EdgeSignals) -> np.ndarray:
         """The update ``dk`` (S) every edge would make, shape (E,) or (R, E)."""
         n = self.nudge
         return -self.lr * 0.5 * (signals.clamped_sq - signals.free_sq) / (n.high - n.low)
-
-    def apply(self, state, signals, mask, rng) -> None:
-        dk = self.delta(signals)
-        state.k[mask] = np.clip(state.k[mask] + dk[mask], self.k_min, self.k_max)
 
 
 __all__ = ["VARIANTS", "EquilibriumPropagation", "SoftNudge"]

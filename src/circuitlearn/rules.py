@@ -82,8 +82,27 @@ def _initial_k(k0, n_edges: int, k_min: float, k_max: float) -> np.ndarray:
     return np.clip(k, k_min, k_max)
 
 
+class BoundedConductanceRule(Rule):
+    """A rule whose state is the conductances ``k`` (S), moved by ``delta(signals)`` and
+    clipped to ``[k_min, k_max]``: ``k = clip(k + mask * delta, k_min, k_max)``.
+
+    Subclasses are frozen dataclasses with ``k_min`` and ``k_max`` fields and define
+    ``delta(signals) -> dk``, shape (E,) or (R, E).
+    """
+
+    def delta(self, signals: EdgeSignals) -> np.ndarray:
+        raise NotImplementedError
+
+    def init_state(self, k0, n_edges, rng) -> RuleState:
+        return RuleState(_initial_k(k0, n_edges, self.k_min, self.k_max))
+
+    def apply(self, state, signals, mask, rng) -> None:
+        dk = self.delta(signals)
+        state.k[mask] = np.clip(state.k[mask] + dk[mask], self.k_min, self.k_max)
+
+
 @dataclass(frozen=True)
-class CoupledLearning(Rule):
+class CoupledLearning(BoundedConductanceRule):
     """The continuous, idealised coupled-learning rule.
 
     ``dk_j = (lr / eta) * mean_batch[(dV^F_j)**2 - (dV^C_j)**2]``, then
@@ -113,20 +132,13 @@ class CoupledLearning(Rule):
         in_range("eta", self.eta, 0, 1, low_open=True)
         _check_bounds(self.k_min, self.k_max)
 
-    def init_state(self, k0, n_edges, rng) -> RuleState:
-        return RuleState(_initial_k(k0, n_edges, self.k_min, self.k_max))
-
     def delta(self, signals: EdgeSignals) -> np.ndarray:
         """The update ``dk`` (S) every edge would make, shape (E,) or (R, E)."""
         return (self.lr / self.eta) * (signals.free_sq - signals.clamped_sq)
 
-    def apply(self, state, signals, mask, rng) -> None:
-        dk = self.delta(signals)
-        state.k[mask] = np.clip(state.k[mask] + dk[mask], self.k_min, self.k_max)
-
 
 @dataclass(frozen=True)
-class GradientDescent(Rule):
+class GradientDescent(BoundedConductanceRule):
     """Baseline: exact gradient descent on the task's mean squared error,
     ``k = clip(k - lr * dC/dk, k_min, k_max)``, with ``dC/dk`` from the adjoint state.
 
@@ -157,13 +169,9 @@ class GradientDescent(Rule):
         in_range("lr", self.lr, 0, None, low_open=True, high_open=True)
         _check_bounds(self.k_min, self.k_max)
 
-    def init_state(self, k0, n_edges, rng) -> RuleState:
-        return RuleState(_initial_k(k0, n_edges, self.k_min, self.k_max))
-
-    def apply(self, state, signals, mask, rng) -> None:
-        state.k[mask] = np.clip(
-            state.k[mask] - self.lr * signals.grad[mask], self.k_min, self.k_max
-        )
+    def delta(self, signals: EdgeSignals) -> np.ndarray:
+        """The update ``dk = -lr * dC/dk`` (S), shape (E,) or (R, E)."""
+        return -self.lr * signals.grad
 
 
 RULES: dict[str, type] = {"CoupledLearning": CoupledLearning, "GradientDescent": GradientDescent}
