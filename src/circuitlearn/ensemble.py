@@ -104,7 +104,8 @@ def train_many(
     backend : str
         Recorded in each result's config (what ``train`` would use to rerun the replica).
         Replicas of one shape with at most ``STACK_MAX_FREE`` free nodes are stacked on a
-        batched factor; larger ones run one by one with this backend.
+        batched factor; larger ones, and networks with diode or transistor edges (settled by
+        Newton's method), run one by one with this backend.
     callback : callable, optional
         As in ``train``, called per group of stacked replicas with arrays over replicas.
 
@@ -173,7 +174,8 @@ def train_many(
     for _, members in groups:
         first = reps[members[0]]
         net0, task0 = first["nets"], first["tasks"]
-        stack = net0.n_nodes - task0.source_nodes.size <= STACK_MAX_FREE
+        # diode and transistor networks settle by Newton, one replica at a time
+        stack = net0.is_linear and net0.n_nodes - task0.source_nodes.size <= STACK_MAX_FREE
         if stack:
             shared = all(
                 reps[r]["nets"] is net0 and same_roles(reps[r]["tasks"], task0) for r in members

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._validation import in_range
+from .elements import Diode, Resistor, Transistor
 from .network import Network
 
 #: Node roles on ``lab_board()`` for Iris with one output ("levels" encoding): four inputs, the
@@ -68,6 +69,73 @@ TORUS_ROLES: dict[str, list[int]] = {
     "input_nodes": [0, 5, 10, 15],
     "output_nodes": [2, 8],
     "ground_nodes": [13],
+}
+
+
+def transistor_torus(kp: float = 2e-5, vto: float = 0.7, g_leak: float = 1e-7) -> Network:
+    """``torus_board()`` with every edge an n-channel MOSFET (``elements.Transistor``): the
+    4 x 4 periodic transistor lattice, whose learnable parameters are the 32 gate voltages (V).
+
+    ``TRANSISTOR_TORUS_ROLES`` gives its node roles for XOR and the square task
+    (``tasks.xor``, ``tasks.square``).
+
+    Parameters
+    ----------
+    kp : float
+        Transconductance parameter (A/V^2) of every transistor.
+    vto : float
+        Threshold voltage (V).
+    g_leak : float
+        Off-state leak (S) in parallel with every channel, so that nodes behind cut-off
+        transistors keep defined voltages.
+
+    >>> net = transistor_torus()
+    >>> net.n_edges, {el.kind for el, _ in net.element_groups}
+    (32, {'transistor'})
+    """
+    lattice = torus_board()
+    element = Transistor(kp=kp, vto=vto, g_leak=g_leak)
+    return Network.from_edges(lattice.n_nodes, lattice.edges, lattice.positions, element)
+
+
+#: Node roles on ``transistor_torus()`` (nodes numbered row by row, ``r * 4 + c``): the two
+#: variable inputs at (3, 3) and (3, 1), two fixed rails at (1, 1) (low) and (1, 3) (high), and
+#: the differential output ``V_plus - V_minus`` read between (2, 2) and (0, 0). The rails are
+#: held like inputs (constant columns of ``x``), so no node is grounded. Single-rail inputs and
+#: a differential output are what make XOR reachable: every node voltage of these networks is
+#: non-decreasing in every source, so no single output voltage can be XOR of two inputs, but a
+#: difference of two can.
+TRANSISTOR_TORUS_ROLES: dict[str, list[int]] = {
+    "input_nodes": [15, 13],
+    "rail_nodes": [5, 7],
+    "output_nodes": [10, 0],
+}
+
+
+def diode_board() -> Network:
+    """``torus_board()``'s 32 resistors plus 8 diodes from every other lattice node (a
+    checkerboard) to a 17th node, the ground of ``DIODE_BOARD_ROLES``: the diodes clip node
+    voltages near 0.7 V when the resistors are about 1 S, a resistor-diode network whose 32
+    conductances are learnable (the diodes have no parameter).
+
+    >>> net = diode_board()
+    >>> net.n_nodes, net.n_edges, sum(el.kind == "diode" for el in net.elements)
+    (17, 40, 8)
+    """
+    lattice = torus_board()
+    anodes = np.array([n for n in range(16) if (n // 4 + n % 4) % 2 == 1])
+    diodes = np.stack([anodes, np.full(anodes.size, 16)], axis=1)
+    positions = np.concatenate([lattice.positions, [[1.5, -1.0]]])
+    elements = [Resistor()] * lattice.n_edges + [Diode()] * diodes.shape[0]
+    return Network.from_edges(17, np.concatenate([lattice.edges, diodes]), positions, elements)
+
+
+#: Node roles on ``diode_board()``: three inputs on the torus's diagonal, two outputs and the
+#: diodes' common node as ground.
+DIODE_BOARD_ROLES: dict[str, list[int]] = {
+    "input_nodes": [0, 5, 10],
+    "output_nodes": [2, 8],
+    "ground_nodes": [16],
 }
 
 
@@ -187,15 +255,19 @@ GALLERY: dict[str, tuple[Callable[[], Network], tuple[int, ...]]] = {
 DISCONNECTED: dict[str, tuple[int, ...]] = {"two-triangles": (3, 4, 5)}
 
 __all__ = [
+    "DIODE_BOARD_ROLES",
     "DISCONNECTED",
     "GALLERY",
     "LAB_IRIS_ROLES",
     "TORUS_ROLES",
+    "TRANSISTOR_TORUS_ROLES",
     "crossbar",
+    "diode_board",
     "lab_board",
     "lattice_with_edges",
     "planar_with_edges",
     "random_board16",
     "torus_board",
+    "transistor_torus",
     "two_triangles",
 ]

@@ -85,6 +85,12 @@ class TaskSystem:
             raise ValidationError(f"{len(nets)} networks but {len(tasks)} tasks: give one each")
         for n_, t_ in {(id(a), id(b)): (a, b) for a, b in zip(nets, tasks, strict=True)}.values():
             t_.check_network(n_)  # once per distinct pair: stacks often share both
+            if t_.readout != "voltage":
+                raise ValidationError(
+                    f"task {t_.name!r} has readout={t_.readout!r}; the response-map kernel of "
+                    "linear networks reads output voltages: use readout='voltage', or a network "
+                    "with diode or transistor edges (the Newton kernel reads differences)"
+                )
         self.nets, self.tasks = nets, tasks
         self.net, self.task = nets[0], tasks[0]
         self.n_replicas = rr = len(nets)

@@ -7,7 +7,8 @@ warm started from that example's state of the previous step, and returns the sam
 replica axis of length 1. Which two states depends on ``rule.nudge``:
 
 - a number ``eta`` (coupled learning): the free state (inputs and ground fixed) and the
-  clamped state (outputs also fixed, at ``V_F + eta (y - V_F)``);
+  clamped state (outputs also fixed, at ``task.clamp(V_F, y, eta)``: ``V_F + eta (y - V_F)``,
+  or the differential clamp of a ``readout="difference"`` task);
 - a ``SoftNudge(low, high)`` (equilibrium propagation): the states nudged by a conductance
   ``low`` and ``high`` (S) from each output to a source at its target (0: the free state).
 
@@ -61,7 +62,7 @@ class NonlinearTaskSystem:
         task.check_network(net)
         self.net, self.task = net, task
         self.n_edges = net.n_edges
-        self.n_in, self.n_out = task.n_inputs, task.n_outputs
+        self.n_in, self.n_out = task.n_inputs, task.n_targets
         self.free_solver = NewtonSolver(net, task.source_nodes, backend=backend)
         clamp = np.concatenate([task.source_nodes, task.output_nodes])
         self.clamped_solver = NewtonSolver(net, clamp, backend=backend)
@@ -103,10 +104,10 @@ class NonlinearTaskSystem:
         )
 
     def outputs(self, x: np.ndarray, rows=None) -> np.ndarray:
-        """Free-state output voltages (1, M, n_out) for inputs ``x`` (M, n_in); (M, n_out)
-        for a system built from single objects."""
+        """The task's readout of the free state (1, M, n_targets) for inputs ``x`` (M, n_in),
+        in V; (M, n_targets) for a system built from single objects."""
         x = np.asarray(x, dtype=np.float64)
-        out = self.free_states(x.reshape(-1, self.n_in))[:, self.task.output_nodes]
+        out = self.task.read(self.free_states(x.reshape(-1, self.n_in))[:, self.task.output_nodes])
         return out if self.squeeze else out[None]
 
     def states(self, x: np.ndarray, y: np.ndarray, nudge) -> tuple[np.ndarray, np.ndarray]:
@@ -117,6 +118,12 @@ class NonlinearTaskSystem:
         free = self.free_states(x)
         out = self.task.output_nodes
         if isinstance(nudge, SoftNudge):
+            if self.task.readout != "voltage":
+                raise ValidationError(
+                    f"EquilibriumPropagation nudges output voltages toward their targets; "
+                    f"task {self.task.name!r} has readout={self.task.readout!r}: train it with "
+                    "CoupledLearning"
+                )
             kinds = {el.kind for el, _ in self.net.element_groups}
             if "transistor" in kinds:
                 raise ValidationError(
@@ -144,8 +151,7 @@ class NonlinearTaskSystem:
                     )
                 )
             return pair[0], pair[1]
-        eta = float(nudge)
-        target = free[:, out] + eta * (y - free[:, out])
+        target = self.task.clamp(free[:, out], y, float(nudge))
         clamped = np.stack(
             [
                 self._settle(

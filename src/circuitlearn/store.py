@@ -323,7 +323,7 @@ def write_run(result: TrainResult, directory: Path | str) -> None:
         )
         if getattr(t, name) is not None
     }
-    meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name}
+    meta = {"encoding": t.encoding, "levels": t.levels, "name": t.name, "readout": t.readout}
     np.savez(tmp / "task.npz", meta=json.dumps(meta), **arrays)
 
 
@@ -406,4 +406,10 @@ def read_task(path: Path | str) -> Task:
         meta = json.loads(str(z["meta"]))
         arrays = {k: z[k] for k in z.files if k != "meta"}
     levels = tuple(meta["levels"]) if meta["levels"] is not None else None
-    return Task(**arrays, encoding=meta["encoding"], levels=levels, name=meta["name"])
+    return Task(
+        **arrays,
+        encoding=meta["encoding"],
+        levels=levels,
+        name=meta["name"],
+        readout=meta.get("readout", "voltage"),  # files written before readout existed
+    )

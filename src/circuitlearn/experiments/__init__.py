@@ -8,6 +8,7 @@ e2     ``e2_stepped``               claim 2: desync improves stepped hardware (a
 e3     ``e3_minibatch``             claim 3: desync acts like mini-batching
 e4     ``e4_async``                 fully asynchronous PoissonClocks against Bernoulli
 iris   ``iris_board``               Iris >= 0.95 on the 16-edge lab board (issue item 7)
+e5     ``e5_nonlinear``             claim 1 on transistor and diode networks
 =====  ===========================  =========================================================
 
 Each module's settings live in ``<module>.toml`` beside it (``[full]`` and ``[quick]``). Every
@@ -33,13 +34,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ValidationError
-from . import e1_idealised, e2_stepped, e3_minibatch, e4_async, iris_board
+from . import e1_idealised, e2_stepped, e3_minibatch, e4_async, e5_nonlinear, iris_board
 from .common import Context, write_json
 from .report import write_report
 
 #: The experiments, by name, in report order: each module has ``NAME``, ``TITLE``,
 #: ``HEADING``, ``CLAIM``, ``run(ctx) -> summary`` and ``report(summary) -> (verdict, body)``.
-EXPERIMENTS = {m.NAME: m for m in (e1_idealised, e2_stepped, e3_minibatch, e4_async, iris_board)}
+EXPERIMENTS = {
+    m.NAME: m for m in (e1_idealised, e2_stepped, e3_minibatch, e4_async, iris_board, e5_nonlinear)
+}
 
 __all__ = ["EXPERIMENTS", "default_out", "publish", "reproduce", "run_experiment"]
 

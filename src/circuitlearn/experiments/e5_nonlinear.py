@@ -1,0 +1,330 @@
+"""E5: does claim 1 survive nonlinear physics?
+
+Synchronous coupled learning against ``Bernoulli(p)`` and ``Staggered(1 / p)`` at equal updates
+per edge (full batch, so also equal examples per update per edge) on three nonlinear settings
+(the regimes of the criteria):
+
+- ``xor``: the 4 x 4 periodic transistor lattice (``gallery.transistor_torus``) learning XOR
+  with a differential output (``tasks.xor``); the parameters are the 32 gate voltages;
+- ``square``: the same lattice on ``y = scale x**2`` (``tasks.square``);
+- ``diode``: the torus's 32 resistors with 8 diodes to ground (``gallery.diode_board``) on a
+  teacher regression of the same board (``tasks.regression``); the parameters are the
+  conductances.
+
+Seed ``s`` draws the initial parameters, the task (square, diode) and the schedule streams;
+the arms of one seed start from the same parameters, so they are paired by seed, and every
+seed is its own network (no clusters).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..analysis import geo_mean_ci
+from ..gallery import DIODE_BOARD_ROLES, diode_board, transistor_torus
+from ..rules import CoupledLearning
+from ..schedules import Bernoulli, Staggered, Synchronous, steps_for
+from ..tasks import regression, square, xor
+from .common import (
+    Context,
+    judge_criteria,
+    load_settings,
+    pyplot,
+    run_conditions,
+    save_figure,
+    train_replicas,
+)
+from .criteria import Cell
+from .report import ci_text, criteria_section, figures_with_captions, md_table, mode_note
+
+NAME = "e5"
+TITLE = "E5: desynchronous learning on nonlinear networks (transistors, diodes)"
+HEADING = "Extension — nonlinear networks (E5)"
+CLAIM = (
+    "E5 (claim 1, nonlinear): desynchronous coupled learning does not degrade learning on "
+    "transistor and diode networks."
+)
+SETTINGS = {
+    "xor": "transistor lattice, XOR",
+    "square": "transistor lattice, y = x² regression",
+    "diode": "diode-resistor board, teacher regression",
+}
+#: The error each setting is judged on: XOR's four examples are its training and test set.
+METRIC = {"xor": "train_error", "square": "test_error", "diode": "test_error"}
+ARM_LABELS = {"sync": "synchronous", "bernoulli": "Bernoulli", "staggered": "Staggered"}
+
+
+def schedule(arm: str, p: float):
+    """The schedule of one arm: ``Synchronous()``, ``Bernoulli(p)`` or ``Staggered(1 / p)``."""
+    if arm == "sync":
+        return Synchronous()
+    if arm == "bernoulli":
+        return Bernoulli(p)
+    return Staggered(period=round(1.0 / p))
+
+
+def arm_label(arm: str, p: float) -> str:
+    if arm == "bernoulli":
+        return f"Bernoulli p = {p:g}"
+    if arm == "staggered":
+        return f"Staggered period {round(1.0 / p)}"
+    return "synchronous"
+
+
+def setup(setting: str, s: dict, seed: int):
+    """Network, task, rule and initial parameters of one seed of one setting.
+
+    Returns
+    -------
+    net, task, rule, k0
+        ``k0`` is None for the diode board (the rule's default initial conductances) and the
+        gate voltages (V, shape (32,)) drawn uniformly from ``gate_init`` for the transistors.
+    """
+    c = s[setting]
+    if setting == "diode":
+        net = diode_board()
+        task = regression(
+            net, n_train=c["n_train"], n_test=c["n_test"], seed=seed, roles=DIODE_BOARD_ROLES
+        )
+        return net, task, CoupledLearning(lr=c["lr"], eta=c["eta"]), None
+    net = transistor_torus()
+    if setting == "xor":
+        task = xor(net)
+    else:
+        task = square(net, c["n_train"], c["n_test"], seed=seed, scale=c["scale"])
+    lo, hi = net.elements[0].v_gate_range
+    rule = CoupledLearning(lr=c["lr"], eta=c["eta"], k_min=max(lo, 1e-3), k_max=hi)
+    k0 = np.random.default_rng(seed).uniform(*c["gate_init"], net.n_edges)
+    return net, task, rule, k0
+
+
+def linear_floor(task) -> float:
+    """Test MSE (V^2) of the best straight line through the test set of a one-input task:
+    what a network without curvature could at best reach."""
+    x, y = task.x_test[:, 0], task.y_test[:, 0]
+    a = np.stack([x, np.ones_like(x)], axis=1)
+    coef = np.linalg.lstsq(a, y, rcond=None)[0]
+    return float(np.mean((a @ coef - y) ** 2))
+
+
+def condition(c: dict) -> pd.DataFrame:
+    """Every seed of one (setting, arm), for ``run_conditions``.
+
+    Returns
+    -------
+    DataFrame
+        ``seed``, final ``error`` (V^2, the setting's metric), ``accuracy`` (XOR, else NaN),
+        ``floor`` (square: the straight line's test MSE, else NaN), ``curve`` (error at
+        ``records + 1`` evenly spaced updates per edge).
+    """
+    s, setting, arm = c["settings"], c["setting"], c["arm"]
+    cs = s[setting]
+    sched = schedule(arm, s["p"])
+    upe = cs["updates_per_edge"]
+    grid = np.linspace(0.0, upe, s["records"] + 1)
+    metric = METRIC[setting]
+    rows = []
+    for seed in range(cs["seeds"]):
+        net, task, rule, k0 = setup(setting, s, seed)
+        steps = steps_for(upe, sched, net.n_edges)
+        (res,) = train_replicas(
+            net,
+            task,
+            rule,
+            sched,
+            seeds=[seed],
+            k0=k0,
+            steps=steps,
+            record_every=max(1, steps // s["records"]),
+        )
+        h = res.history
+        rows.append(
+            {
+                "seed": seed,
+                "error": float(h[metric].iloc[-1]),
+                "accuracy": float(h["train_accuracy"].iloc[-1]) if setting == "xor" else np.nan,
+                "floor": linear_floor(task) if setting == "square" else np.nan,
+                "curve": np.interp(grid, h["updates_per_edge"], h[metric]).tolist(),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["setting"], frame["arm"] = setting, arm
+    return frame
+
+
+def _conditions(s: dict) -> list[dict]:
+    # the desynchronous arms take twice the steps: first, so two workers stay balanced
+    conds = [
+        {"key": f"{setting}-{arm}", "settings": s, "setting": setting, "arm": arm}
+        for setting in SETTINGS
+        for arm in s["arms"]
+    ]
+    return sorted(conds, key=lambda c: c["arm"] == "sync")
+
+
+def paired_logs(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+    """``log(error_a / error_b)`` over the seeds both arms ran, in seed order."""
+    ea, eb = a.set_index("seed")["error"], b.set_index("seed")["error"]
+    idx = ea.index.intersection(eb.index).sort_values()
+    return np.log(ea.loc[idx].to_numpy(float) / eb.loc[idx].to_numpy(float))
+
+
+def build_cells(s: dict, frames: dict) -> tuple[dict[str, list[Cell]], list[dict]]:
+    """The criteria's cells and one table row per (setting, arm).
+
+    ``frames`` maps ``"<setting>-<arm>"`` to that condition's frame.
+    """
+    p = s["p"]
+    noninferior, learned, rows = [], [], []
+    for setting, regime in SETTINGS.items():
+        sync = frames[f"{setting}-sync"]
+        for arm in s["arms"]:
+            f = frames[f"{setting}-{arm}"]
+            row = {
+                "setting": setting,
+                "arm": arm,
+                "n": len(f),
+                "error": geo_mean_ci(f["error"])[0],
+            }
+            if setting == "xor":
+                acc = f["accuracy"].to_numpy(float)
+                row["mean_accuracy"] = float(acc.mean())
+                row["solved"] = int(np.sum(acc == 1.0))
+                learned.append(Cell(regime, arm_label(arm, p), (acc == 1.0).astype(float)))
+            if setting == "square":
+                row["to_floor"] = geo_mean_ci(f["error"] / f["floor"])[0]
+                row["below_floor"] = int(np.sum(f["error"] < f["floor"]))
+            if arm != "sync":
+                logs = paired_logs(f, sync)
+                noninferior.append(Cell(regime, f"{arm_label(arm, p)} / synchronous", logs))
+                m, lo, hi = geo_mean_ci(np.exp(logs))
+                row.update({"ratio": m, "ratio_low": lo, "ratio_high": hi})
+            rows.append(row)
+    return {"E5-noninferior": noninferior, "E5-xor-learned": learned}, rows
+
+
+def run(ctx: Context) -> dict:
+    """Run E5 (resuming finished conditions) and return its summary (also written to
+    ``OUT/e5/summary.json``)."""
+    t0 = time.perf_counter()
+    s = load_settings("e5_nonlinear", ctx.quick)
+    conds = _conditions(s)
+    frames = {
+        c["key"]: f for c, f in zip(conds, run_conditions(ctx, NAME, conds, condition), strict=True)
+    }
+    cells, rows = build_cells(s, frames)
+    verdicts = judge_criteria("e5_nonlinear", cells)
+    figures = [_curve_figure(ctx, s, frames)]
+    return ctx.write_summary(NAME, TITLE, s, t0, rows=rows, verdicts=verdicts, figures=figures)
+
+
+def _curve_figure(ctx: Context, s: dict, frames: dict) -> str:
+    """Figure E5.1: error against updates per edge, every arm, each setting."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
+    for ax, (setting, regime) in zip(axes, SETTINGS.items(), strict=True):
+        upe = s[setting]["updates_per_edge"]
+        grid = np.linspace(0.0, upe, s["records"] + 1)
+        for i, arm in enumerate(s["arms"]):
+            curves = np.stack(frames[f"{setting}-{arm}"]["curve"].map(np.asarray).to_list())
+            logs = np.log(np.maximum(curves, 1e-300))
+            centre = np.exp(logs.mean(axis=0))
+            lo, hi = np.exp(np.quantile(logs, [0.25, 0.75], axis=0))
+            ax.plot(grid, centre, color=f"C{i}", label=arm_label(arm, s["p"]))
+            ax.fill_between(grid, lo, hi, color=f"C{i}", alpha=0.15, lw=0)
+        if setting == "square":
+            floor = float(np.exp(np.log(frames["square-sync"]["floor"]).mean()))
+            ax.axhline(floor, color="0.3", ls=":", lw=1, label="best straight line")
+        ax.set_yscale("log")
+        ax.set_xlabel("updates per edge")
+        ax.set_ylabel(f"{METRIC[setting].replace('_', ' ')} (V²)")
+        ax.set_title(regime)
+        ax.legend()
+    return save_figure(fig, ctx, "e5_curves")
+
+
+def _verdict(s: dict) -> str:
+    return s["verdicts"]["claims"].get("E5 (claim 1, nonlinear)", "inconclusive")
+
+
+def report(s: dict) -> tuple[str, str]:
+    st = s["settings"]
+    x, q, d = st["xor"], st["square"], st["diode"]
+    table_rows = []
+    for r in s["rows"]:
+        extra = ""
+        if r["setting"] == "xor":
+            extra = f"{r['solved']} of {r['n']} solved; mean accuracy {r['mean_accuracy']:.3f}"
+        elif r["setting"] == "square":
+            extra = (
+                f"error / straight-line floor {r['to_floor']:.3f}; "
+                f"{r['below_floor']} of {r['n']} below it"
+            )
+        ratio = "—"
+        if "ratio" in r:
+            ratio = ci_text(r["ratio"], r["ratio_low"], r["ratio_high"])
+        table_rows.append(
+            [
+                SETTINGS[r["setting"]],
+                arm_label(r["arm"], st["p"]),
+                f"{r['error']:.3g}",
+                ratio,
+                extra,
+                str(r["n"]),
+            ]
+        )
+    table = md_table(
+        [
+            "setting",
+            "arm",
+            "final error (V², geo. mean)",
+            "paired ratio / sync [95 % t CI]",
+            "task measure",
+            "seeds",
+        ],
+        table_rows,
+    )
+    setup_text = " ".join(
+        [
+            "**Setup.** Coupled learning (the squared-drop rule acting on each edge's own",
+            "parameter: gate voltage for a transistor, conductance for a resistor), full batch,",
+            f"synchronous against Bernoulli(p = {st['p']:g}) and Staggered(period",
+            f"{round(1 / st['p'])}) at equal updates per edge. Transistor lattice: the 4 × 4",
+            "periodic lattice with every edge a level-1 n-MOSFET (kp 2e-5 A/V², V_TO 0.7 V,",
+            "off-state leak 1e-7 S), gates from",
+            f"U({x['gate_init'][0]:g}, {x['gate_init'][1]:g}) V and clipped to [0.001, 5] V;",
+            "inputs at nodes 15 and 13 (0 or 0.45 V), rails 0.11 V at node 5 and 0.33 V at",
+            "node 7, readout V(10) − V(0).",
+            f"XOR: targets 0 V (00, 11) and −0.03 V (01, 10), lr {x['lr']:g}, η {x['eta']:g},",
+            f"{x['updates_per_edge']:g} updates per edge, {x['seeds']} seeds. Square:",
+            f"target {q['scale']:g}·x², input 0.45·x V, {q['n_train']} training and",
+            f"{q['n_test']} test points, lr {q['lr']:g}, {q['updates_per_edge']:g} updates per",
+            f"edge, {q['seeds']} seeds. Diode board: 32 learnable resistors and 8 diodes to",
+            f"ground, {d['n_train']} training and {d['n_test']} test examples from a teacher",
+            f"board, lr {d['lr']:g} S/V², {d['updates_per_edge']:g} updates per edge,",
+            f"{d['seeds']} seeds. Arms of one seed share initial parameters and task; every",
+            "seed is its own network, so intervals are Student-t on paired log ratios",
+            "(Bonferroni-adjusted in the criteria).",
+        ]
+    )
+    caption = (
+        "**Figure E5.1** — Error against updates per edge per arm (geometric mean over seeds; "
+        "band: interquartile range). Left: XOR on the transistor lattice (training error of "
+        f"the four examples, n = {x['seeds']} seeds); middle: y = x² on the same lattice "
+        f"(test error, n = {q['seeds']}; dotted: the best straight line's test error, what no "
+        "curvature gives); right: diode-resistor board, teacher regression (test error, "
+        f"n = {d['seeds']})."
+    )
+    body = f"""{mode_note(s)}{setup_text}
+
+{criteria_section(s["verdicts"])}
+{table}
+
+{figures_with_captions(s["figures"], [caption])}
+
+Command: `{s["command"]}` ({s["runtime_s"]:.0f} s).
+"""
+    return _verdict(s), body
