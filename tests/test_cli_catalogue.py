@@ -139,7 +139,7 @@ MISTAKES = {
     ),
     "demo --seeds 0": _m("34", "demo --seeds 0", "seeds", "got 0"),
     "demo --steps -5": _m("35", "demo --steps -5", "steps", "got -5"),
-    "unknown experiment": _m("36", "reproduce e5 --quick", "unknown experiment 'e5'"),
+    "unknown experiment": _m("36", "reproduce e9 --quick", "unknown experiment 'e9'"),
     "plot a non-run directory": _m("37", "plot adir", "neither a run directory"),
     "plot --format gif": _m("37", "plot fakerun --format gif --out figs", "formats", "gif"),
     "cl.save config without [network]": _m("38", "train saved_config.toml", "[network] section"),

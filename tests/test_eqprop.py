@@ -198,3 +198,22 @@ def test_cl_train_runs_coupled_learning_on_transistor_gates():
     err = result.history["train_error"].to_numpy()
     assert err[-1] < 0.5 * err[0]
     assert np.all(result.conductances <= 5.0)
+
+
+def test_a_toml_config_trains_equilibrium_propagation_on_the_diode_board():
+    # EquilibriumPropagation is a TOML rule kind; the diode board and its roles are a network
+    # kind and a regression's roles: the run config alone determines the run.
+    cfg = {
+        "network": {"kind": "diode-board"},
+        "task": {"kind": "regression", "n_train": 6, "n_test": 0, "seed": 1,
+                 "roles": {"input_nodes": [0, 5, 10], "output_nodes": [2, 8],
+                           "ground_nodes": [16]}},
+        "rule": {"kind": "EquilibriumPropagation", "lr": 3.0, "beta": 0.05,
+                 "variant": "centered"},
+        "train": {"steps": 40, "seed": 2},
+    }  # fmt: skip
+    res = cl.run_config(cfg, progress=False)
+    err = res.history["train_error"].to_numpy()
+    assert err[-1] < 0.5 * err[0]
+    again = cl.run_config(cfg, progress=False)
+    np.testing.assert_array_equal(again.conductances, res.conductances)

@@ -65,6 +65,22 @@ _STEPPED = {"kind": "SteppedCoupledLearning", "eta": 0.5, "taps": 16}
 _IRIS = {"kind": "iris", "encoding": "levels"}
 
 
+_TRANSISTOR = {
+    "network": {"kind": "transistor-torus"},
+    "task": {"kind": "xor"},
+    "rule": {"kind": "CoupledLearning", "lr": 30.0, "eta": 0.5, "k_min": 1e-3, "k_max": 5.0},
+    "train": {"steps": 2},
+}
+_EP = {"kind": "EquilibriumPropagation", "lr": 1.0, "beta": 0.1}
+
+
+def _nl_cfg(section, **values):
+    """``validate_config`` of a transistor-lattice XOR config with ``values`` in one section."""
+    cfg = copy.deepcopy(_TRANSISTOR)
+    cfg[section] = {**cfg[section], **values}
+    return lambda: validate_config(cfg)
+
+
 def _cfg(section=None, replace=False, **values):
     """``validate_config`` of the base config with ``values`` merged into (or, with
     ``replace``, replacing) one section; with no section, top-level keys."""
@@ -122,7 +138,7 @@ def _sweep_spec(grid=None, **top):
 NET = "Network"
 PHY = "physics: solve, LaplacianSolver, edge_drops, power, node_currents, to_spice"
 TASK = "Task"
-TASKS = "tasks: regression, allostery, iris"
+TASKS = "tasks: regression, allostery, iris, xor, square"
 RULE = "rules and hardware"
 SCHED = "schedules"
 TRAIN = "train and TrainResult"
@@ -253,6 +269,15 @@ CATALOGUE: list[Entry] = [
     Entry(TASK, "Task(encoding='one-hot')", "fewer than two outputs",
           lambda: cl.Task([0], [2], [[1.0]], [[0.5]], encoding="one-hot"),
           r"one output node per class"),
+    Entry(TASK, "Task(readout)", "not 'voltage' or 'difference'",
+          lambda: cl.Task([0], [2], [[1.0]], [[0.5]], readout="sum"), r"readout must be one of"),
+    Entry(TASK, "Task(readout='difference')", "not two output nodes",
+          lambda: cl.Task([0], [2], [[1.0]], [[0.5]], readout="difference"),
+          r"V_plus - V_minus of two output_nodes"),
+    Entry(TASK, "Task(readout='difference') on a linear network", "trained or settled",
+          lambda: cl.train(_chain(), cl.Task([0], [2, 3], [[1.0]], [[0.5]], ground_nodes=[4],
+                                             readout="difference"), steps=1),
+          r"readout='difference'; the response-map kernel"),
     Entry(TASK, "Task(name)", "not a string",
           lambda: cl.Task([0], [2], [[1.0]], [[0.5]], name=3), r"name must be a string; got 3"),
     # --- task generators
@@ -285,6 +310,21 @@ CATALOGUE: list[Entry] = [
           lambda: cl.tasks.iris(cl.Network.random(12), input_nodes=[0, 1, 2, 30],
                                 output_nodes=[5], ground_nodes=[6]),
           r"input_nodes holds node\(s\) \[30\] outside the network's nodes 0..11"),
+    Entry(TASKS, "tasks.xor(levels)", "not two different voltages",
+          lambda: cl.tasks.xor(cl.gallery.transistor_torus(), levels=(0.1, 0.1)),
+          r"levels must give 2 different readout voltages"),
+    Entry(TASKS, "tasks.xor / square(rails)", "not one voltage per rail node",
+          lambda: cl.tasks.square(cl.gallery.transistor_torus(), rails=(0.1,)),
+          r"rails gives 1 voltages for 2 rail_nodes"),
+    Entry(TASKS, "tasks.xor / square(roles)", "missing input, rail or output nodes",
+          lambda: cl.tasks.xor(cl.gallery.transistor_torus(), roles={"input_nodes": [0, 1]}),
+          r"roles must map input_nodes, rail_nodes and output_nodes"),
+    Entry(TASKS, "tasks.square(scale)", "zero",
+          lambda: cl.tasks.square(cl.gallery.transistor_torus(), scale=0.0),
+          r"scale must be nonzero"),
+    Entry(TASKS, "tasks.regression(net)", "transistor edges (no conductances to draw)",
+          lambda: cl.tasks.regression(cl.gallery.transistor_torus()),
+          r"this network has transistor edges"),
     # --- rules and hardware
     Entry(RULE, "CoupledLearning(lr) / GradientDescent(lr)", "not > 0",
           lambda: cl.CoupledLearning(lr=0.0), r"lr must be a number in \(0, inf\); got 0.0"),
@@ -409,8 +449,8 @@ CATALOGUE: list[Entry] = [
     Entry(CFG, "network.elements", "edges: unknown element kind",
           _cfg("network", True, kind="edges", n_nodes=3, edges=[[0, 1]], elements="capacitor"),
           r"\[network\] elements: an element spec must be a dict with kind in \['diode'"),
-    Entry(CFG, "task.kind", "not regression, allostery or iris",
-          _cfg("task", kind="xor"), r"task.kind must be one of \['regression'"),
+    Entry(CFG, "task.kind", "not one of the task kinds",
+          _cfg("task", kind="parity"), r"task.kind must be one of \['regression'"),
     Entry(CFG, "task.<key>", "unknown for the kind",
           _cfg("task", encoding="levels"), r"unknown key task.encoding .* 'regression' are"),
     Entry(CFG, "task.n_inputs / task.n_outputs", "not an integer >= 1",
@@ -434,6 +474,17 @@ CATALOGUE: list[Entry] = [
     Entry(CFG, "task.input_nodes / output_nodes / ground_nodes", "iris: not node indices",
           _cfg("task", True, **_IRIS, input_nodes="abcd", output_nodes=[4], ground_nodes=[7]),
           r"\[task\] input_nodes must be a 1-D list of integer node indices"),
+    Entry(CFG, "network.kp / network.vto / network.g_leak", "transistor-torus: out of range",
+          _nl_cfg("network", kp=-1.0), r"\[network\] Transistor.kp must be a number in \(0, inf\)"),
+    Entry(CFG, "task.v_high / task.scale", "xor, square: not > 0, or a zero scale",
+          _nl_cfg("task", kind="square", scale=0.0), r"\[task\] scale must be nonzero"),
+    Entry(CFG, "task.rails", "xor, square: not one voltage per rail node",
+          _nl_cfg("task", rails=[0.1]), r"\[task\] rails gives 1 voltages for 2 rail_nodes"),
+    Entry(CFG, "task.roles", "missing input, rail or output nodes",
+          _nl_cfg("task", roles={"input_nodes": [1]}), r"\[task\] roles must map input_nodes"),
+    Entry(CFG, "rule.beta / rule.variant", "EquilibriumPropagation: beta not > 0, unknown variant",
+          _cfg("rule", True, **{**_EP, "variant": "both"}),
+          r"\[rule\] variant must be one of \['positive', 'negative', 'centered'\]"),
     Entry(CFG, "rule.kind", "not a registered rule",
           _cfg("rule", kind="Hebb"), r"rule.kind must be one of \['CoupledLearning'"),
     Entry(CFG, "rule.<key>", "unknown for the kind",

@@ -1,17 +1,17 @@
 """Run configurations: a TOML document that fully determines a training run.
 
 ```toml
-[network]                 # kind = "random" | "lattice" | "board" | "edges"
+[network]                 # kind = "random" | "lattice" | "board" | "transistor-torus" | ...
 kind = "random"
 n_nodes = 64
 seed = 0
 
-[task]                    # kind = "regression" | "allostery" | "iris"
+[task]                    # kind = "regression" | "allostery" | "iris" | "xor" | "square"
 kind = "regression"
 n_inputs = 3
 n_outputs = 2
 
-[rule]                    # kind = "CoupledLearning" | "SteppedCoupledLearning" | "GradientDescent"
+[rule]                    # kind = "CoupledLearning" | "SteppedCoupledLearning" | ...
 kind = "CoupledLearning"
 lr = 0.5
 eta = 0.5
@@ -37,14 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from ._validation import TRAIN_PARAMS, check_conductances, check_text_file, check_train_args
+from .eqprop import EquilibriumPropagation
 from .errors import TrainingDiverged, TrainingInterrupted, ValidationError
-from .gallery import lab_board
+from .gallery import diode_board, lab_board, transistor_torus
 from .hardware import SteppedCoupledLearning
 from .network import Network
 from .rules import RULES, register_rule
 from .schedules import SCHEDULES, steps_for
 from .store import read_network, read_task
-from .tasks import Task, allostery, iris, regression
+from .tasks import Task, allostery, iris, regression, square, xor
 from .train import check_backend, train
 
 
@@ -78,13 +79,23 @@ NETWORKS = {
     "random": Network.random,
     "lattice": Network.lattice,
     "board": lab_board,
+    "transistor-torus": transistor_torus,
+    "diode-board": diode_board,
     "edges": Network.from_edges,
     "file": network_file,
 }
-TASKS = {"regression": regression, "allostery": allostery, "iris": iris, "file": task_file}
+TASKS = {
+    "regression": regression,
+    "allostery": allostery,
+    "iris": iris,
+    "xor": xor,
+    "square": square,
+    "file": task_file,
+}
 # Every built-in rule is a TOML kind, listed here rather than through an import side effect;
 # users add theirs with ``circuitlearn.rules.register_rule``.
 register_rule(SteppedCoupledLearning)
+register_rule(EquilibriumPropagation)
 TRAIN_KEYS = tuple(name for name, p in TRAIN_PARAMS.items() if p.in_toml)
 SECTIONS = ("name", "network", "task", "rule", "schedule", "train")
 
