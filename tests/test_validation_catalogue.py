@@ -50,6 +50,11 @@ def _train(**kw):
     return lambda: cl.train(_chain(), _task(), **{"steps": 1, **kw})
 
 
+def _train_xor(rule):
+    net = cl.gallery.transistor_torus()
+    return cl.train(net, cl.tasks.xor(net), rule, steps=1)
+
+
 def _result():
     return cl.train(_chain(), _task(), steps=1)
 
@@ -399,6 +404,12 @@ CATALOGUE: list[Entry] = [
           _train(k0=[1.0, 0.0, 1.0, 1.0]), r"k0 must be strictly positive"),
     Entry(TRAIN, "train(backend)", "unknown factorisation backend",
           _train(backend="gpu"), r"backend must be one of \['auto'"),
+    Entry(TRAIN, "train(rule) on transistor edges", "bounds outside the gate range",
+          lambda: _train_xor(cl.CoupledLearning()),
+          r"k_max = 1e\+06 bound the gate voltages \(V\) of transistor edges"),
+    Entry(TRAIN, "train(rule) on transistor edges, stepped", "a rule that sets resistances",
+          lambda: _train_xor(cl.SteppedCoupledLearning()),
+          r"rule SteppedCoupledLearning sets resistances; transistor edges take gate voltages"),
     Entry(TRAIN, "train(task) nodes", "task nodes outside the network",
           lambda: cl.train(_chain(), cl.Task([0], [9], [[1.0]], [[0.5]])), r"output_nodes .*\[9\]"),
     Entry(TRAIN, "TrainResult.outputs(x) shape", "not one column per input node",

@@ -27,7 +27,7 @@ from .measure import STACKED_BACKENDS
 from .network import Network
 from .nonlinear_measure import task_system
 from .physics import BACKENDS, auto_backend
-from .rules import CoupledLearning, Rule
+from .rules import BoundedConductanceRule, CoupledLearning, Rule
 from .schedules import PoissonClocks, Schedule, Synchronous
 from .tasks import Task
 
@@ -141,7 +141,31 @@ def check_objects(net, task, rule, schedule, prefix: str = "") -> tuple[Rule, Sc
                 f"{prefix}{name} must be {article} {what}; got {type(value).__name__}"
             )
     schedule.check(net.n_edges)
+    _check_gate_bounds(net, rule, prefix)
     return rule, schedule
+
+
+def _check_gate_bounds(net: Network, rule: Rule, prefix: str) -> None:
+    """On transistor edges the parameter is a gate voltage (V): the rule must move parameters
+    within bounds, and its bounds must lie inside every transistor's gate range, so that no
+    step can leave it (which the settle would refuse mid-run)."""
+    gates = [el for el, _ in net.element_groups if el.kind == "transistor"]
+    if not gates:
+        return
+    name = type(rule).__name__
+    if not isinstance(rule, BoundedConductanceRule):
+        raise ValidationError(
+            f"{prefix}rule {name} sets resistances; transistor edges take gate voltages (V): "
+            "train them with CoupledLearning(lr, eta, k_min, k_max), the bounds in V"
+        )
+    lo = max(el.v_gate_range[0] for el in gates)
+    hi = min(el.v_gate_range[1] for el in gates)
+    if rule.k_min < lo or rule.k_max > hi:
+        raise ValidationError(
+            f"{prefix}rule bounds k_min = {rule.k_min:g}, k_max = {rule.k_max:g} bound the gate "
+            f"voltages (V) of transistor edges and must lie inside their range [{lo:g}, {hi:g}] "
+            f"V: e.g. {name}(..., k_min={max(lo, 1e-3):g}, k_max={hi:g})"
+        )
 
 
 def train_args(callback=None, **values) -> dict:
