@@ -200,7 +200,10 @@ def test_coupled_learning_learns_xor_on_the_transistor_lattice():
 
 # ------------------------------------------------------------------ E5's cells
 def _frame(errors, acc=None) -> pd.DataFrame:
-    rows = [{"seed": s, "error": e, "accuracy": np.nan, "floor": 1.0} for s, e in errors.items()]
+    rows = [
+        {"seed": s, "error": e, "accuracy": np.nan, "margin": 1e-3, "floor": 1.0}
+        for s, e in errors.items()
+    ]
     f = pd.DataFrame(rows)
     if acc is not None:
         f["accuracy"] = acc
@@ -228,4 +231,13 @@ def test_e5_cells_pair_by_seed_and_judge_planted_effects():
     assert claims["E5 (claim 1, nonlinear)"].startswith("supported in 2 of 3 regimes")
     assert claims["E5 (XOR learned)"] == "supported"
     xor_rows = [r for r in rows if r["setting"] == "xor"]
-    assert all(r["solved"] == n for r in xor_rows)
+    assert all(r["solved"] == n and r["median_margin"] == 1e-3 for r in xor_rows)
+
+
+def test_the_xor_margin_is_the_closest_readout_to_the_threshold_signed_by_correctness():
+    task = tasks.xor(gallery.transistor_torus())  # levels 0 and -0.03: threshold -0.015
+    right = np.array([[-0.010], [-0.020], [-0.018], [-0.001]])
+    assert e5.xor_margin(task, right) == pytest.approx(0.003)
+    wrong = right.copy()
+    wrong[1, 0] = -0.012  # 01 on the false side
+    assert e5.xor_margin(task, wrong) == pytest.approx(-0.003)

@@ -110,6 +110,14 @@ def linear_floor(task) -> float:
     return float(np.mean((a @ coef - y) ** 2))
 
 
+def xor_margin(task, readout: np.ndarray) -> float:
+    """The smallest distance (V) of a readout (M, 1) from the decision threshold (the midpoint
+    of the two levels), positive on the correct side, negative when an example is wrong."""
+    threshold = 0.5 * sum(task.levels)
+    side = np.sign(task.y_train[:, 0] - threshold)
+    return float(np.min((readout[:, 0] - threshold) * side))
+
+
 def condition(c: dict) -> pd.DataFrame:
     """Every seed of one (setting, arm), for ``run_conditions``.
 
@@ -117,7 +125,8 @@ def condition(c: dict) -> pd.DataFrame:
     -------
     DataFrame
         ``seed``, final ``error`` (V^2, the setting's metric), ``accuracy`` (XOR, else NaN),
-        ``floor`` (square: the straight line's test MSE, else NaN), ``curve`` (error at
+        ``margin`` (XOR: ``xor_margin`` at the end, V), ``floor`` (square: the straight
+        line's test MSE, else NaN), ``curve`` (error at
         ``records + 1`` evenly spaced updates per edge).
     """
     s, setting, arm = c["settings"], c["setting"], c["arm"]
@@ -146,6 +155,9 @@ def condition(c: dict) -> pd.DataFrame:
                 "seed": seed,
                 "error": float(h[metric].iloc[-1]),
                 "accuracy": float(h["train_accuracy"].iloc[-1]) if setting == "xor" else np.nan,
+                "margin": xor_margin(task, res.outputs(task.x_train))
+                if setting == "xor"
+                else np.nan,
                 "floor": linear_floor(task) if setting == "square" else np.nan,
                 "curve": np.interp(grid, h["updates_per_edge"], h[metric]).tolist(),
             }
@@ -193,6 +205,7 @@ def build_cells(s: dict, frames: dict) -> tuple[dict[str, list[Cell]], list[dict
                 acc = f["accuracy"].to_numpy(float)
                 row["mean_accuracy"] = float(acc.mean())
                 row["solved"] = int(np.sum(acc == 1.0))
+                row["median_margin"] = float(np.median(f["margin"]))
                 learned.append(Cell(regime, arm_label(arm, p), (acc == 1.0).astype(float)))
             if setting == "square":
                 row["to_floor"] = geo_mean_ci(f["error"] / f["floor"])[0]
@@ -257,7 +270,10 @@ def report(s: dict) -> tuple[str, str]:
     for r in s["rows"]:
         extra = ""
         if r["setting"] == "xor":
-            extra = f"{r['solved']} of {r['n']} solved; mean accuracy {r['mean_accuracy']:.3f}"
+            extra = (
+                f"{r['solved']} of {r['n']} solved; mean accuracy {r['mean_accuracy']:.3f}; "
+                f"median margin {1e3 * r['median_margin']:.1f} mV"
+            )
         elif r["setting"] == "square":
             extra = (
                 f"error / straight-line floor {r['to_floor']:.3f}; "
@@ -299,7 +315,9 @@ def report(s: dict) -> tuple[str, str]:
             "inputs at nodes 15 and 13 (0 or 0.45 V), rails 0.11 V at node 5 and 0.33 V at",
             "node 7, readout V(10) − V(0).",
             f"XOR: targets 0 V (00, 11) and −0.03 V (01, 10), lr {x['lr']:g}, η {x['eta']:g},",
-            f"{x['updates_per_edge']:g} updates per edge, {x['seeds']} seeds. Square:",
+            f"{x['updates_per_edge']:g} updates per edge, {x['seeds']} seeds; a seed solves XOR",
+            "when all four examples are on the right side of the threshold −0.015 V, and its",
+            "margin is the smallest distance of a readout from that threshold. Square:",
             f"target {q['scale']:g}·x², input 0.45·x V, {q['n_train']} training and",
             f"{q['n_test']} test points, lr {q['lr']:g}, {q['updates_per_edge']:g} updates per",
             f"edge, {q['seeds']} seeds. Diode board: 32 learnable resistors and 8 diodes to",
