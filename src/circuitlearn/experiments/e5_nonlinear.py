@@ -263,6 +263,27 @@ def _verdict(s: dict) -> str:
     return s["verdicts"]["claims"].get("E5 (claim 1, nonlinear)", "inconclusive")
 
 
+def _findings(rows: list[dict]) -> str:
+    """What the table says about learning itself (not the criteria), in numbers only."""
+    parts = []
+    xor_rows = [r for r in rows if r["setting"] == "xor"]
+    if xor_rows:
+        solved = ", ".join(
+            f"{r['solved']} of {r['n']} ({ARM_LABELS[r['arm']]}, median margin "
+            f"{1e3 * r['median_margin']:.1f} mV)"
+            for r in xor_rows
+        )
+        parts.append(f"XOR was solved by {solved}.")
+    sq = next((r for r in rows if r["setting"] == "square" and r["arm"] == "sync"), None)
+    if sq is not None:
+        parts.append(
+            f"On y = x², synchronous training ends at {sq['to_floor']:.2f} times the best straight "
+            f"line's test error (geometric mean), below it in {sq['below_floor']} of {sq['n']} "
+            "seeds."
+        )
+    return "**What the runs show.** " + " ".join(parts) if parts else ""
+
+
 def report(s: dict) -> tuple[str, str]:
     st = s["settings"]
     x, q, d = st["xor"], st["square"], st["diode"]
@@ -336,7 +357,11 @@ def report(s: dict) -> tuple[str, str]:
         "curvature gives); right: diode-resistor board, teacher regression (test error, "
         f"n = {d['seeds']})."
     )
-    body = f"""{mode_note(s)}{setup_text}
+    body = f"""{mode_note(s)}**Verdict: {_verdict(s)}.**
+
+{setup_text}
+
+{_findings(s["rows"])}
 
 {criteria_section(s["verdicts"])}
 {table}
