@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..ensemble import train_many
@@ -241,6 +242,23 @@ def train_replicas(nets, tasks, rule, schedule, seeds, **kwargs) -> list:
     list of TrainResult
     """
     return train_many(nets, tasks, rule, schedule, seeds=seeds, progress=False, **kwargs)
+
+
+def paired_log_ratios(
+    a: pd.DataFrame, b: pd.DataFrame, keys: Sequence[str], column: str = "error"
+) -> tuple[np.ndarray, pd.Index]:
+    """Paired ``log(a / b)`` of ``column`` over the ``keys`` (e.g. network and seed) both
+    frames hold, in key order, and those keys.
+
+    Returns
+    -------
+    logs : array, shape (n,)
+    index : pandas.Index
+        The shared keys (a MultiIndex for several), one per log ratio.
+    """
+    ea, eb = a.set_index(list(keys))[column], b.set_index(list(keys))[column]
+    idx = ea.index.intersection(eb.index).sort_values()
+    return np.log(ea.loc[idx].to_numpy(float) / eb.loc[idx].to_numpy(float)), idx
 
 
 def judge_criteria(module: str, cells: dict[str, list[Cell]]) -> dict:

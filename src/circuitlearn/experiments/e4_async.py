@@ -37,6 +37,7 @@ from .common import (
     Context,
     judge_criteria,
     load_settings,
+    paired_log_ratios,
     pyplot,
     run_conditions,
     save_figure,
@@ -218,10 +219,7 @@ def paired_logs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarra
     -------
     logs, clusters : arrays, shape (n,)
     """
-    ea = a.set_index(["instance", "seed"])["error"]
-    eb = b.set_index(["instance", "seed"])["error"]
-    idx = ea.index.intersection(eb.index).sort_values()
-    logs = np.log(ea.loc[idx].to_numpy(float) / eb.loc[idx].to_numpy(float))
+    logs, idx = paired_log_ratios(a, b, ["instance", "seed"])
     return logs, np.asarray(idx.get_level_values("instance"))
 
 

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from ..analysis import geo_mean_ci
+from ..analysis import geo_mean_ci, mean_ci
 from ..gallery import DIODE_BOARD_ROLES, diode_board, transistor_torus
 from ..rules import CoupledLearning
 from ..schedules import Bernoulli, Staggered, Synchronous, steps_for
@@ -32,6 +32,7 @@ from .common import (
     Context,
     judge_criteria,
     load_settings,
+    paired_log_ratios,
     pyplot,
     run_conditions,
     save_figure,
@@ -177,13 +178,6 @@ def _conditions(s: dict) -> list[dict]:
     return sorted(conds, key=lambda c: c["arm"] == "sync")
 
 
-def paired_logs(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    """``log(error_a / error_b)`` over the seeds both arms ran, in seed order."""
-    ea, eb = a.set_index("seed")["error"], b.set_index("seed")["error"]
-    idx = ea.index.intersection(eb.index).sort_values()
-    return np.log(ea.loc[idx].to_numpy(float) / eb.loc[idx].to_numpy(float))
-
-
 def build_cells(s: dict, frames: dict) -> tuple[dict[str, list[Cell]], list[dict]]:
     """The criteria's cells and one table row per (setting, arm).
 
@@ -211,9 +205,9 @@ def build_cells(s: dict, frames: dict) -> tuple[dict[str, list[Cell]], list[dict
                 row["to_floor"] = geo_mean_ci(f["error"] / f["floor"])[0]
                 row["below_floor"] = int(np.sum(f["error"] < f["floor"]))
             if arm != "sync":
-                logs = paired_logs(f, sync)
+                logs, _ = paired_log_ratios(f, sync, ["seed"])
                 noninferior.append(Cell(regime, f"{arm_label(arm, p)} / synchronous", logs))
-                m, lo, hi = geo_mean_ci(np.exp(logs))
+                m, lo, hi = np.exp(mean_ci(logs))
                 row.update({"ratio": m, "ratio_low": lo, "ratio_high": hi})
             rows.append(row)
     return {"E5-noninferior": noninferior, "E5-xor-learned": learned}, rows
