@@ -10,6 +10,7 @@ readout columns.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -352,14 +353,7 @@ def allostery(
         Ground nodes (>= 0), held at 0 V.
     """
     task = regression(net, n_inputs, n_outputs, 1, 0, seed=seed, n_ground=n_ground)
-    return Task(
-        task.input_nodes,
-        task.output_nodes,
-        task.x_train,
-        task.y_train,
-        ground_nodes=task.ground_nodes,
-        name="allostery",
-    )
+    return dataclasses.replace(task, name="allostery")
 
 
 def _rail_roles(net: Network, roles, n_inputs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -76,17 +76,7 @@ def instance(s: dict, i: int) -> tuple[Network, Task]:
     t = regression(net, s["n_inputs"], s["n_outputs"], s["n_train"], s["n_test"], seed=i)
     rng = np.random.default_rng(10_000 + i)
     y = t.y_train + s["label_noise"] * rng.standard_normal(t.y_train.shape)
-    task = Task(
-        t.input_nodes,
-        t.output_nodes,
-        t.x_train,
-        y,
-        t.x_test,
-        t.y_test,
-        ground_nodes=t.ground_nodes,
-        name="regression with label noise",
-    )
-    return net, task
+    return net, dataclasses.replace(t, y_train=y, name="regression with label noise")
 
 
 def coupled(s: dict, lr: float) -> CoupledLearning:
