@@ -56,6 +56,8 @@ SETTINGS = {
 #: The error each setting is judged on: XOR's four examples are its training and test set.
 METRIC = {"xor": "train_error", "square": "test_error", "diode": "test_error"}
 ARM_LABELS = {"sync": "synchronous", "bernoulli": "Bernoulli", "staggered": "Staggered"}
+#: Input voltage (V) of a true XOR bit and of x = 1 in the square task.
+V_HIGH = 0.45
 
 
 def schedule(arm: str, p: float):
@@ -93,13 +95,33 @@ def setup(setting: str, s: dict, seed: int):
         return net, task, CoupledLearning(lr=c["lr"], eta=c["eta"]), None
     net = transistor_torus()
     if setting == "xor":
-        task = xor(net)
+        task = xor(net, v_high=V_HIGH)
     else:
-        task = square(net, c["n_train"], c["n_test"], seed=seed, scale=c["scale"])
+        task = square(net, c["n_train"], c["n_test"], seed=seed, v_high=V_HIGH, scale=c["scale"])
     lo, hi = net.elements[0].v_gate_range
     rule = CoupledLearning(lr=c["lr"], eta=c["eta"], k_min=max(lo, 1e-3), k_max=hi)
     k0 = np.random.default_rng(seed).uniform(*c["gate_init"], net.n_edges)
     return net, task, rule, k0
+
+
+def lattice_setup(s: dict) -> dict:
+    """What the transistor settings ran on, read from the objects ``setup`` builds (for the
+    report): element parameters, gate bounds, node roles, rails and XOR's levels."""
+    net, task, rule, _ = setup("xor", s, 0)
+    el = net.elements[0]
+    n_in = 2  # the variable inputs; the rails follow them
+    return {
+        "kp": el.kp,
+        "vto": el.vto,
+        "g_leak": el.g_leak,
+        "gate_bounds": [rule.k_min, rule.k_max],
+        "input_nodes": task.input_nodes[:n_in].tolist(),
+        "rail_nodes": task.input_nodes[n_in:].tolist(),
+        "rails": task.x_train[0, n_in:].tolist(),
+        "output_nodes": task.output_nodes.tolist(),
+        "v_high": V_HIGH,
+        "levels": list(task.levels),
+    }
 
 
 def linear_floor(task) -> float:
@@ -225,7 +247,9 @@ def run(ctx: Context) -> dict:
     cells, rows = build_cells(s, frames)
     verdicts = judge_criteria("e5_nonlinear", cells)
     figures = [_curve_figure(ctx, s, frames)]
-    return ctx.write_summary(NAME, TITLE, s, t0, rows=rows, verdicts=verdicts, figures=figures)
+    return ctx.write_summary(
+        NAME, TITLE, s, t0, rows=rows, verdicts=verdicts, figures=figures, lattice=lattice_setup(s)
+    )
 
 
 def _curve_figure(ctx: Context, s: dict, frames: dict) -> str:
@@ -318,22 +342,29 @@ def report(s: dict) -> tuple[str, str]:
         ],
         table_rows,
     )
+    lat = s["lattice"]
+    rails = " and ".join(
+        f"{v:g} V at node {n}" for v, n in zip(lat["rails"], lat["rail_nodes"], strict=True)
+    )
+    plus, minus = lat["output_nodes"]
     setup_text = " ".join(
         [
             "**Setup.** Coupled learning (the squared-drop rule acting on each edge's own",
             "parameter: gate voltage for a transistor, conductance for a resistor), full batch,",
             f"synchronous against Bernoulli(p = {st['p']:g}) and Staggered(period",
             f"{round(1 / st['p'])}) at equal updates per edge. Transistor lattice: the 4 × 4",
-            "periodic lattice with every edge a level-1 n-MOSFET (kp 2e-5 A/V², V_TO 0.7 V,",
-            "off-state leak 1e-7 S), gates from",
-            f"U({x['gate_init'][0]:g}, {x['gate_init'][1]:g}) V and clipped to [0.001, 5] V;",
-            "inputs at nodes 15 and 13 (0 or 0.45 V), rails 0.11 V at node 5 and 0.33 V at",
-            "node 7, readout V(10) − V(0).",
-            f"XOR: targets 0 V (00, 11) and −0.03 V (01, 10), lr {x['lr']:g}, η {x['eta']:g},",
-            f"{x['updates_per_edge']:g} updates per edge, {x['seeds']} seeds; a seed solves XOR",
-            "when all four examples are on the right side of the threshold −0.015 V, and its",
-            "margin is the smallest distance of a readout from that threshold. Square:",
-            f"target {q['scale']:g}·x², input 0.45·x V, {q['n_train']} training and",
+            f"periodic lattice with every edge a level-1 n-MOSFET (kp {lat['kp']:g} A/V², V_TO",
+            f"{lat['vto']:g} V, off-state leak {lat['g_leak']:g} S), gates from",
+            f"U({x['gate_init'][0]:g}, {x['gate_init'][1]:g}) V and clipped to",
+            f"[{lat['gate_bounds'][0]:g}, {lat['gate_bounds'][1]:g}] V; inputs at nodes",
+            f"{' and '.join(map(str, lat['input_nodes']))} (0 or {lat['v_high']:g} V), rails",
+            f"{rails}, readout V({plus}) − V({minus}).",
+            f"XOR: targets {lat['levels'][0]:g} V (00, 11) and {lat['levels'][1]:g} V (01, 10),",
+            f"lr {x['lr']:g}, η {x['eta']:g}, {x['updates_per_edge']:g} updates per edge,",
+            f"{x['seeds']} seeds; a seed solves XOR when all four examples are on the right side",
+            f"of the threshold {sum(lat['levels']) / 2:g} V, and its margin is the smallest",
+            "distance of a readout from that threshold. Square:",
+            f"target {q['scale']:g}·x², input {lat['v_high']:g}·x V, {q['n_train']} training and",
             f"{q['n_test']} test points, lr {q['lr']:g}, {q['updates_per_edge']:g} updates per",
             f"edge, {q['seeds']} seeds. Diode board: 32 learnable resistors and 8 diodes to",
             f"ground, {d['n_train']} training and {d['n_test']} test examples from a teacher",
