@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,11 +63,11 @@ class App(typer.Typer):
             code = command.main(args=sys.argv[1:], prog_name="circuitlearn", standalone_mode=False)
         except KeyboardInterrupt as exc:
             _report_interrupt(exc)
-            sys.exit(EXIT_INTERRUPTED)
+            _exit_interrupted()
         except Exception as exc:
             if isinstance(exc, typer.Abort) or type(exc).__name__ == "Abort":
                 _report_interrupt(exc)  # older click: Ctrl-C outside a command body
-                sys.exit(EXIT_INTERRUPTED)
+                _exit_interrupted()
             if not _is_usage_error(exc):
                 raise
             ctx = getattr(exc, "ctx", None)
@@ -78,7 +79,16 @@ class App(typer.Typer):
             sys.exit(exc.exit_code)
         if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C outside a command body into 130
             _report_interrupt(KeyboardInterrupt())
+            _exit_interrupted()
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_interrupted() -> None:
+    """Exit with ``EXIT_INTERRUPTED``, ignoring any further Ctrl-C: a second one typed while a
+    sweep winds down has nothing left to stop, and the default handler would kill the exiting
+    process by SIGINT instead of the clean exit code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 class Command(TyperCommand):
